@@ -1,0 +1,41 @@
+import { renderStack } from '../render/index.js';
+import { generateToGit, type GenerateResult } from '../gitops/repo.js';
+import { gitAuthFromEnv, loadInputs, type SpecOptions } from './common.js';
+
+export interface GenerateOptions extends SpecOptions {
+  out?: string;
+  dryRun?: boolean;
+  push?: boolean;
+  output?: 'text' | 'json';
+}
+
+export async function generateCommand(o: GenerateOptions, print: (s: string) => void, note: (s: string) => void): Promise<GenerateResult> {
+  const { stack, catalog } = await loadInputs(o, note);
+  const git = stack.spec.git;
+  // Without a remote the embedded default is a local repo in ./gitops.
+  const dir = o.out ?? (git.url ? undefined : 'gitops');
+  const result = await generateToGit({
+    stack: stack.metadata.name,
+    target: { dir, url: git.url, branch: git.branch, base: git.path ?? '', auth: gitAuthFromEnv() },
+    render: () => renderStack(stack, catalog).files,
+    dryRun: o.dryRun,
+    push: o.push,
+    log: note,
+  });
+  if (o.output === 'json') {
+    print(JSON.stringify({ stack: stack.metadata.name, dir: dir ?? null, remote: git.url ?? null, ...result.plan, writes: undefined, changes: result.changes, commit: result.commit ?? null, pushed: result.pushed }, null, 2));
+    return result;
+  }
+  const where = git.url ? `${git.url} (${git.branch})` : `${dir} (${git.branch})`;
+  const { plan } = result;
+  if (result.changes.length === 0 && plan.add.length + plan.update.length + plan.delete.length === 0) {
+    print(`stack "${stack.metadata.name}" → ${where}: no changes`);
+    return result;
+  }
+  print(`stack "${stack.metadata.name}" → ${where}${o.dryRun ? ' (dry run: nothing written)' : ''}`);
+  for (const c of result.changes) print(`  ${c}`);
+  const counts = `${plan.add.length} added, ${plan.update.length} updated, ${plan.delete.length} deleted`;
+  if (o.dryRun) print(`would write: ${counts}`);
+  else print(`committed ${result.commit?.slice(0, 12)} (${counts})${result.pushed ? ', pushed' : ''}`);
+  return result;
+}

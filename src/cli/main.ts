@@ -1,0 +1,99 @@
+// The llmstack command line: each command parses its flags and calls the library.
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import { EXIT, UserError } from '../errors.js';
+import { Stack } from '../spec/schema.js';
+import { diffCommand } from './diff.js';
+import { generateCommand } from './generate.js';
+import { initCommand } from './init.js';
+import { validateCommand } from './validate.js';
+
+const print = (s: string) => process.stdout.write(`${s}\n`);
+const note = (s: string) => process.stderr.write(`llmstack: ${s}\n`);
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function jsonSchema(): unknown {
+  return z.toJSONSchema(Stack, { io: 'input', unrepresentable: 'any' });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('llmstack')
+    .description('One spec → a GitOps repository of Cluster API clusters and Fleet bundles for self-scaling LLMs')
+    .version('0.1.0')
+    .showHelpAfterError();
+
+  const specOpt = () => new Option('-s, --spec <file>', 'the Stack spec (default: ./llmstack.yaml, else the built-in quickstart)');
+  const bundlesOpt = () => new Option('--bundles <dir>', 'an extra Fleet bundle catalog folder (repeatable)').argParser(collect);
+
+  program
+    .command('init')
+    .description('write a commented starter spec')
+    .option('-o, --out <file>', 'where to write it', 'llmstack.yaml')
+    .option('--name <name>', 'stack name')
+    .option('--force', 'overwrite an existing file')
+    .action(async (o) => initCommand(o, print));
+
+  program
+    .command('generate')
+    .description('render the spec and commit it to the Git repository (push when the spec names a remote)')
+    .addOption(specOpt())
+    .option('--out <dir>', 'local working copy (created when missing; default ./gitops without spec.git.url)')
+    .option('--dry-run', 'print what would change; write nothing')
+    .option('--no-push', 'commit but do not push')
+    .addOption(bundlesOpt())
+    .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (o) => {
+      await generateCommand(o, print, note);
+    });
+
+  program
+    .command('validate')
+    .description('check the spec, and the rendered objects against CRD schemas (--crds) or a live API server (--server)')
+    .addOption(specOpt())
+    .option('--crds <dir>', 'folder of CustomResourceDefinition YAML files (default: $LLMSTACK_CRDS_DIR)')
+    .option('--server', 'server-side dry run of every object on the cluster of the kubeconfig')
+    .option('--kubeconfig <file>', 'kubeconfig for --server')
+    .addOption(bundlesOpt())
+    .action(async (o) => {
+      process.exitCode = await validateCommand(o, print, note);
+    });
+
+  program
+    .command('diff')
+    .description('show what generate would change, per file and per object (exit 4 when there are changes)')
+    .addOption(specOpt())
+    .option('--out <dir>', 'local working copy to compare with (default ./gitops without spec.git.url)')
+    .addOption(bundlesOpt())
+    .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (o) => {
+      const diffs = await diffCommand(o, print, note);
+      process.exitCode = diffs.length > 0 ? EXIT.changes : EXIT.ok;
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of the spec (for editors)')
+    .action(() => {
+      print(JSON.stringify(jsonSchema(), null, 2));
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    if (e instanceof UserError) {
+      process.stderr.write(`error: ${e.render()}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`llmstack: internal error (please report it):\n${(e as Error).stack ?? String(e)}\n`);
+    return EXIT.internal;
+  }
+}
+
+const isEntry = process.argv[1] && /(^|[/\\])(main\.ts|llmstack(\.js)?)$/.test(process.argv[1]);
+if (isEntry) process.exitCode = await main(process.argv);

@@ -1,0 +1,91 @@
+// LiteLLM, the OpenAI-compatible gateway: its model list comes from the spec, and every credential
+// is an environment variable filled from a Kubernetes Secret, never a value in Git.
+import type { KubeObject } from '../../catalog/types.js';
+import type { Apps } from '../../spec/schema.js';
+import { shortHash } from '../names.js';
+import { toYaml } from '../yaml.js';
+import { OLLAMA_URL } from './ollama.js';
+
+export const LITELLM_PORT = 4000;
+
+export interface LitellmModel {
+  name: string;
+  model: string;
+  apiBase?: string;
+  apiKey?: { secretRef: { name: string; key: string } };
+}
+
+/** The model list, defaulting to one entry per Ollama model. */
+export function litellmModels(apps: Apps): LitellmModel[] {
+  if (apps.litellm.models.length > 0) return apps.litellm.models;
+  return apps.ollama.models.map((m) => ({ name: m, model: `ollama/${m}` }));
+}
+
+function envName(modelName: string): string {
+  return `LITELLM_KEY_${modelName.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+}
+
+export function renderLitellm(apps: Apps): KubeObject[] {
+  const models = litellmModels(apps);
+  const env: Record<string, unknown>[] = [];
+  const modelList = models.map((m) => {
+    const params: Record<string, unknown> = { model: m.model };
+    if (m.apiBase) params.api_base = m.apiBase;
+    else if (m.model.startsWith('ollama')) params.api_base = OLLAMA_URL;
+    if (m.apiKey) {
+      const name = envName(m.name);
+      params.api_key = `os.environ/${name}`;
+      env.push({ name, valueFrom: { secretKeyRef: { name: m.apiKey.secretRef.name, key: m.apiKey.secretRef.key } } });
+    }
+    return { model_name: m.name, litellm_params: params };
+  });
+  const config: Record<string, unknown> = { model_list: modelList, litellm_settings: { drop_params: true } };
+  const masterKey = apps.litellm.masterKey;
+  if (masterKey) {
+    config.general_settings = { master_key: 'os.environ/LITELLM_MASTER_KEY' };
+    env.push({ name: 'LITELLM_MASTER_KEY', valueFrom: { secretKeyRef: { name: masterKey.secretRef.name, key: masterKey.secretRef.key } } });
+  }
+  const configText = toYaml(config);
+  const labels = { 'app.kubernetes.io/name': 'litellm', 'app.kubernetes.io/part-of': 'llmstack' };
+  const selector = { 'app.kubernetes.io/name': 'litellm' };
+  return [
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'litellm-config', labels }, data: { 'config.yaml': configText } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'litellm', labels },
+      spec: {
+        replicas: apps.litellm.replicas,
+        selector: { matchLabels: selector },
+        template: {
+          // A config change must roll the pods: LiteLLM reads its config once at start.
+          metadata: { labels, annotations: { 'llmstack.dev/config-hash': shortHash(configText, 12) } },
+          spec: {
+            securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [
+              {
+                name: 'litellm',
+                image: apps.litellm.image,
+                args: ['--config', '/etc/litellm/config.yaml', '--port', String(LITELLM_PORT)],
+                ports: [{ name: 'http', containerPort: LITELLM_PORT }],
+                env: env.length ? env : undefined,
+                readinessProbe: { httpGet: { path: '/health/readiness', port: 'http' }, periodSeconds: 10 },
+                livenessProbe: { httpGet: { path: '/health/liveliness', port: 'http' }, initialDelaySeconds: 30, periodSeconds: 15 },
+                resources: { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1Gi' } },
+                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+                volumeMounts: [{ name: 'config', mountPath: '/etc/litellm', readOnly: true }],
+              },
+            ],
+            volumes: [{ name: 'config', configMap: { name: 'litellm-config' } }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'litellm', labels },
+      spec: { selector, ports: [{ name: 'http', port: LITELLM_PORT, targetPort: 'http' }] },
+    },
+  ];
+}

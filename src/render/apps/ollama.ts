@@ -1,0 +1,80 @@
+// Ollama as a Knative Service: Knative scales pods on concurrent requests (down to zero when
+// min is 0) and the readiness probe holds traffic back until every model is pulled.
+import type { KubeObject } from '../../catalog/types.js';
+import type { Apps } from '../../spec/schema.js';
+
+export const OLLAMA_PORT = 11434;
+export const APPS_NAMESPACE = 'llm';
+export const OLLAMA_URL = `http://ollama.${APPS_NAMESPACE}.svc.cluster.local`;
+
+export function renderOllama(apps: Apps): KubeObject[] {
+  const o = apps.ollama;
+  const models = o.models.join(' ');
+  const resources = (r: { cpu?: string; memory?: string }, gpu?: { type: string; count: number }) => {
+    const out: Record<string, string> = {};
+    if (r.cpu) out.cpu = r.cpu;
+    if (r.memory) out.memory = r.memory;
+    if (gpu) out[gpu.type] = String(gpu.count);
+    return Object.keys(out).length ? out : undefined;
+  };
+  const container = {
+    name: 'ollama',
+    image: o.image,
+    ports: [{ name: 'http1', containerPort: OLLAMA_PORT }],
+    env: [
+      { name: 'OLLAMA_HOST', value: `0.0.0.0:${OLLAMA_PORT}` },
+      { name: 'OLLAMA_MODELS', value: '/models' },
+      { name: 'OLLAMA_KEEP_ALIVE', value: '-1' },
+      { name: 'LLMSTACK_MODELS', value: models },
+    ],
+    // Serve first, then pull: the pull talks to the local server; a failed pull is retried.
+    command: ['/bin/sh', '-c'],
+    args: [
+      'ollama serve & pid=$!; for m in $LLMSTACK_MODELS; do until ollama pull "$m"; do sleep 5; done; done; wait $pid',
+    ],
+    readinessProbe: {
+      exec: { command: ['/bin/sh', '-c', 'for m in $LLMSTACK_MODELS; do ollama show "$m" >/dev/null 2>&1 || exit 1; done'] },
+      initialDelaySeconds: 5,
+      periodSeconds: 5,
+      failureThreshold: 360,
+    },
+    resources: {
+      requests: resources(o.requests, o.gpu),
+      limits: resources(o.limits, o.gpu),
+    },
+    volumeMounts: [{ name: 'models', mountPath: '/models' }],
+  };
+  const podSpec: Record<string, unknown> = {
+    containerConcurrency: 0,
+    // LLM answers are slow; Knative's default 300 s request timeout cuts long generations.
+    timeoutSeconds: 900,
+    containers: [container],
+    volumes: [{ name: 'models', emptyDir: { sizeLimit: o.storage } }],
+  };
+  if (o.gpu) {
+    podSpec.nodeSelector = { 'nvidia.com/gpu.present': 'true' };
+    podSpec.tolerations = [{ key: o.gpu.type, operator: 'Exists', effect: 'NoSchedule' }];
+  }
+  return [
+    {
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'ollama', labels: { 'app.kubernetes.io/name': 'ollama', 'app.kubernetes.io/part-of': 'llmstack' } },
+      spec: {
+        template: {
+          metadata: {
+            labels: { 'app.kubernetes.io/name': 'ollama' },
+            annotations: {
+              'autoscaling.knative.dev/metric': 'concurrency',
+              'autoscaling.knative.dev/target': String(o.scale.target),
+              'autoscaling.knative.dev/min-scale': String(o.scale.min),
+              'autoscaling.knative.dev/max-scale': String(o.scale.max),
+              'autoscaling.knative.dev/window': o.scale.window,
+            },
+          },
+          spec: podSpec,
+        },
+      },
+    },
+  ];
+}

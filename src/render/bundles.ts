@@ -1,0 +1,97 @@
+// Fleet bundles for the workload clusters: catalog folders, completed with what the spec decides
+// (targets, stack labels, app configuration). Each cluster carries a label per bundle it should get,
+// so one bundle folder serves every cluster of the stack.
+import type { BundleEntry, Catalog } from '../catalog/types.js';
+import type { Cluster, Stack } from '../spec/schema.js';
+import { renderLitellm } from './apps/litellm.js';
+import { APPS_NAMESPACE, renderOllama } from './apps/ollama.js';
+import { clusterNamespace } from './cluster.js';
+import { LABEL } from './labels.js';
+import { generatedHeader, toYaml, toYamlDocs } from './yaml.js';
+
+/** Every workload cluster needs networking, metrics and storage, whatever apps it runs. */
+export const BASE_BUNDLES = ['calico', 'metrics-server', 'local-path-storage'] as const;
+
+export interface RenderedFile {
+  path: string;
+  content: string;
+}
+
+/** The bundles a cluster gets: base bundles, its apps, and everything those depend on, sorted. */
+export function bundleClosure(cluster: Cluster, catalog: Catalog): string[] {
+  const out = new Set<string>();
+  const visit = (name: string) => {
+    if (out.has(name)) return;
+    const entry = catalog.bundles.get(name);
+    if (!entry) return;
+    out.add(name);
+    entry.dependsOn.forEach(visit);
+  };
+  BASE_BUNDLES.forEach(visit);
+  cluster.apps.forEach(visit);
+  return [...out].sort();
+}
+
+function targetSelector(stack: Stack, bundle: string): Record<string, string> {
+  return { [LABEL.stack]: stack.metadata.name, [`${LABEL.bundlePrefix}${bundle}`]: 'true' };
+}
+
+export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[]): Record<string, unknown> {
+  const f = structuredClone(entry.fleetYaml) as Record<string, unknown>;
+  const stackName = stack.metadata.name;
+  f.labels = { ...(f.labels as Record<string, string> | undefined), [LABEL.bundle]: entry.name, [LABEL.stack]: stackName };
+  if (Array.isArray(f.dependsOn)) {
+    f.dependsOn = (f.dependsOn as { name?: string; selector?: { matchLabels?: Record<string, string> } }[]).map((d) =>
+      d.selector?.matchLabels?.[LABEL.bundle]
+        ? { ...d, selector: { ...d.selector, matchLabels: { ...d.selector.matchLabels, [LABEL.stack]: stackName } } }
+        : d,
+    );
+  }
+  // The GitRepo targets the whole stack; each bundle narrows that to the clusters that asked for it.
+  f.overrideTargets = [{ clusterSelector: { matchLabels: targetSelector(stack, entry.name) } }];
+
+  if (entry.name === 'openwebui') {
+    const helm = (f.helm ??= {}) as Record<string, unknown>;
+    const values = (helm.values ??= {}) as Record<string, unknown>;
+    values.persistence = { ...(values.persistence as object | undefined), enabled: true, size: stack.spec.apps.openwebui.persistence };
+    // Open WebUI authenticates to LiteLLM with the gateway's master key; without one LiteLLM takes any key.
+    const masterKey = stack.spec.apps.litellm.masterKey;
+    if (masterKey) {
+      values.openaiApiKeyExistingSecret = masterKey.secretRef.name;
+      values.openaiApiKeyExistingSecretKey = masterKey.secretRef.key;
+    } else {
+      delete values.openaiApiKeyExistingSecret;
+      delete values.openaiApiKeyExistingSecretKey;
+    }
+    if (stack.spec.apps.openwebui.chartVersion) helm.version = stack.spec.apps.openwebui.chartVersion;
+  }
+  if (entry.name === 'calico') addCalicoPodCidrs(f, stack, clusters);
+  return f;
+}
+
+/** Clusters whose pod CIDR differs from the catalog's default get a per-cluster customization. */
+function addCalicoPodCidrs(f: Record<string, unknown>, stack: Stack, clusters: readonly Cluster[]): void {
+  const helm = f.helm as { values?: { installation?: { calicoNetwork?: { ipPools?: Record<string, unknown>[] } } } } | undefined;
+  const pools = helm?.values?.installation?.calicoNetwork?.ipPools;
+  const base = pools?.[0];
+  if (!base) return;
+  const custom = clusters
+    .filter((c) => c.network.pods[0] !== base.cidr)
+    .map((c) => ({
+      name: `pods-${clusterNamespace(stack, c)}-${c.name}`,
+      clusterSelector: { matchLabels: { [LABEL.stack]: stack.metadata.name, [LABEL.cluster]: c.name } },
+      helm: { values: { installation: { calicoNetwork: { ipPools: c.network.pods.map((cidr) => ({ ...base, cidr })) } } } },
+    }));
+  if (custom.length > 0) f.targetCustomizations = [...((f.targetCustomizations as unknown[]) ?? []), ...custom];
+}
+
+export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[], dir: string): RenderedFile[] {
+  const header = generatedHeader(`Fleet bundle "${entry.name}" of stack "${stack.metadata.name}".`);
+  const files: RenderedFile[] = [{ path: `${dir}/fleet.yaml`, content: header + toYaml(renderFleetYaml(stack, entry, clusters)) }];
+  if (entry.name === 'ollama') files.push({ path: `${dir}/ollama.yaml`, content: toYamlDocs(renderOllama(stack.spec.apps), header) });
+  if (entry.name === 'litellm') files.push({ path: `${dir}/litellm.yaml`, content: toYamlDocs(renderLitellm(stack.spec.apps), header) });
+  for (const file of entry.files) files.push({ path: `${dir}/${file.path}`, content: file.content });
+  return files;
+}
+
+export { APPS_NAMESPACE };

@@ -1,0 +1,21 @@
+// Label and annotation keys llmstack writes, and the upstream ones it sets for others to read.
+
+export const LABEL = {
+  /** Every object llmstack generates for a stack, and every Cluster it manages (the controller's selector). */
+  stack: 'llmstack.dev/stack',
+  cluster: 'llmstack.dev/cluster',
+  /** On a Fleet bundle (from fleet.yaml labels): which catalog bundle it is. */
+  bundle: 'llmstack.dev/bundle',
+  /** On a Cluster: `bundle.llmstack.dev/<bundle>: "true"` for every bundle it should get. */
+  bundlePrefix: 'bundle.llmstack.dev/',
+  managedBy: 'app.kubernetes.io/managed-by',
+} as const;
+
+export const UPSTREAM = {
+  rancherAutoImport: 'cluster-api.cattle.io/rancher-auto-import',
+  autoscalerMin: 'cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size',
+  autoscalerMax: 'cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size',
+  capacityPrefix: 'capacity.cluster-autoscaler.kubernetes.io/',
+} as const;
+
+export const MANAGED_BY = 'llmstack';

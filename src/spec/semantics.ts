@@ -1,0 +1,126 @@
+// Checks that need more than one field or the catalog: references between spec entries, worker
+// classes the chosen ClusterClass really has, apps the catalog really ships.
+import type { Catalog } from '../catalog/types.js';
+import type { PathKey } from './load.js';
+import type { Stack } from './schema.js';
+
+export type CatalogIndex = Catalog;
+
+export interface SemanticIssue {
+  path: PathKey[];
+  message: string;
+  fix: string;
+}
+
+const list = (xs: Iterable<string>) => [...xs].map((x) => `"${x}"`).join(', ');
+
+export function checkSemantics(stack: Stack, catalog: Catalog): SemanticIssue[] {
+  const issues: SemanticIssue[] = [];
+  const { spec } = stack;
+  const providers = new Set(catalog.clusterClasses.map((c) => c.provider));
+
+  if (spec.git.url && /^[a-z+]+:\/\/[^/@\s]*:[^/@\s]*@/i.test(spec.git.url)) {
+    issues.push({
+      path: ['spec', 'git', 'url'],
+      message: 'the URL carries a password or token: a plaintext secret is refused (it would be stored in the repo and in Fleet objects)',
+      fix: 'remove the credentials from the URL; llmstack takes them from the LLMSTACK_GIT_USERNAME/LLMSTACK_GIT_PASSWORD environment or your git credential helper, and Fleet from spec.git.clientSecretName',
+    });
+  }
+
+  const classNames = new Map<string, number>();
+  spec.clusterClasses.forEach((cc, i) => {
+    if (classNames.has(cc.name)) {
+      issues.push({ path: ['spec', 'clusterClasses', i, 'name'], message: `duplicate ClusterClass name "${cc.name}"`, fix: 'give each entry its own name' });
+    }
+    classNames.set(cc.name, i);
+    if (!providers.has(cc.provider)) {
+      issues.push({
+        path: ['spec', 'clusterClasses', i, 'provider'],
+        message: `no ClusterClass for provider "${cc.provider}" in the catalog`,
+        fix: `use one of: ${list(providers)}`,
+      });
+    }
+  });
+
+  const bundles = new Set(catalog.bundles.keys());
+  const clusterKeys = new Set<string>();
+  spec.clusters.forEach((c, i) => {
+    const ns = c.namespace ?? spec.capi.namespace;
+    const key = `${ns}/${c.name}`;
+    if (clusterKeys.has(key)) {
+      issues.push({ path: ['spec', 'clusters', i, 'name'], message: `duplicate cluster "${c.name}" in namespace "${ns}"`, fix: 'give each cluster its own name' });
+    }
+    clusterKeys.add(key);
+
+    const ccIndex = classNames.get(c.class);
+    if (ccIndex === undefined) {
+      issues.push({
+        path: ['spec', 'clusters', i, 'class'],
+        message: `unknown ClusterClass "${c.class}"`,
+        fix: `use one of: ${list(classNames.keys())}, or add {name: ${c.class}, provider: docker} to spec.clusterClasses`,
+      });
+    } else {
+      const entry = catalog.clusterClasses.find((e) => e.provider === spec.clusterClasses[ccIndex]!.provider && e.capiVersion === spec.capi.apiVersion);
+      if (entry) {
+        c.nodePools.forEach((p, j) => {
+          if (!entry.workerClasses.includes(p.class)) {
+            issues.push({
+              path: ['spec', 'clusters', i, 'nodePools', j, 'class'],
+              message: `ClusterClass "${c.class}" has no worker class "${p.class}"`,
+              fix: `use one of: ${list(entry.workerClasses)}`,
+            });
+          }
+        });
+      } else if (providers.has(spec.clusterClasses[ccIndex]!.provider)) {
+        issues.push({
+          path: ['spec', 'capi', 'apiVersion'],
+          message: `the catalog has no ${spec.capi.apiVersion} ClusterClass for provider "${spec.clusterClasses[ccIndex]!.provider}"`,
+          fix: `use ${spec.capi.apiVersion === 'v1beta2' ? 'v1beta1' : 'v1beta2'}`,
+        });
+      }
+    }
+
+    const seenApps = new Set<string>();
+    c.apps.forEach((a, j) => {
+      if (!bundles.has(a)) {
+        issues.push({ path: ['spec', 'clusters', i, 'apps', j], message: `unknown app "${a}"`, fix: `use one of: ${list(bundles)}` });
+      }
+      if (seenApps.has(a)) issues.push({ path: ['spec', 'clusters', i, 'apps', j], message: `app "${a}" is listed twice`, fix: 'list each app once' });
+      seenApps.add(a);
+    });
+
+    if (spec.apps.ollama.gpu && c.apps.includes('ollama') && !c.nodePools.some((p) => p.capacity?.gpu || p.class.includes('gpu'))) {
+      issues.push({
+        path: ['spec', 'clusters', i, 'nodePools'],
+        message: `apps.ollama asks for GPUs but cluster "${c.name}" has no GPU node pool, so Ollama would never schedule`,
+        fix: 'add a node pool with class gpu-worker and capacity.gpu, or remove apps.ollama.gpu',
+      });
+    }
+  });
+
+  const ollamaModels = new Set(spec.apps.ollama.models);
+  const modelNames = new Set<string>();
+  spec.apps.litellm.models.forEach((m, i) => {
+    if (modelNames.has(m.name)) {
+      issues.push({ path: ['spec', 'apps', 'litellm', 'models', i, 'name'], message: `duplicate model name "${m.name}"`, fix: 'give each model its own name' });
+    }
+    modelNames.add(m.name);
+    const [provider, ...rest] = m.model.split('/');
+    const target = rest.join('/');
+    if (provider === 'ollama' && !m.apiBase && !ollamaModels.has(target)) {
+      issues.push({
+        path: ['spec', 'apps', 'litellm', 'models', i, 'model'],
+        message: `routes to Ollama model "${target}", which apps.ollama.models does not pull`,
+        fix: `add "${target}" to spec.apps.ollama.models (now ${list(ollamaModels)})`,
+      });
+    }
+    if (provider !== 'ollama' && !m.apiKey && !m.apiBase) {
+      issues.push({
+        path: ['spec', 'apps', 'litellm', 'models', i, 'apiKey'],
+        message: `model "${m.name}" goes to the public provider "${provider}" but has no apiKey`,
+        fix: 'add apiKey: {secretRef: {name: SECRET, key: KEY}} naming a Secret in the apps namespace',
+      });
+    }
+  });
+  return issues;
+}
