@@ -4,7 +4,8 @@ import { EXIT, UserError } from '../errors.js';
 import { EMBEDDED_SPEC } from './common.js';
 
 export async function initCommand(o: { out: string; name?: string; force?: boolean }, print: (s: string) => void): Promise<void> {
-  let text = await readFile(EMBEDDED_SPEC, 'utf8');
+  // The modeline points into this package's folder; a user's copy lives elsewhere.
+  let text = (await readFile(EMBEDDED_SPEC, 'utf8')).replace(/^# yaml-language-server:.*\n/m, '');
   if (o.name) {
     if (!/^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$/.test(o.name)) {
       throw new UserError(`--name ${o.name}: not a valid stack name`, EXIT.invalidInput, 'use up to 30 lower-case letters, digits and "-"');

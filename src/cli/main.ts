@@ -13,8 +13,11 @@ const note = (s: string) => process.stderr.write(`llmstack: ${s}\n`);
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-export function jsonSchema(): unknown {
-  return z.toJSONSchema(Stack, { io: 'input', unrepresentable: 'any' });
+/** The spec's JSON Schema (input shape: defaults are optional), published as schema/llmstack.schema.json. */
+export function jsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(Stack, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema, ...rest } = schema;
+  return { $schema, $id: 'https://llmstack.dev/schema/v1alpha1/stack.json', title: 'llmstack Stack', ...rest };
 }
 
 export function buildProgram(): Command {

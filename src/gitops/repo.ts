@@ -197,17 +197,29 @@ export async function withCheckout<T>(t: GitTarget, fn: (dir: string | undefined
   }
 }
 
+/** Runs `fn` over items, at most `limit` at a time: thousands of small files, without EMFILE. */
+async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 /** Writes a plan; on any failure every touched file is put back as it was. Returns what was there. */
 async function apply(dir: string, plan: Plan): Promise<Map<string, string | undefined>> {
   const backup = new Map<string, string | undefined>();
   const touched = [...plan.writes.map((w) => w.path), ...plan.delete];
-  for (const p of touched) backup.set(p, await readMaybe(join(dir, p)));
+  await eachLimit(touched, 64, async (p) => {
+    backup.set(p, await readMaybe(join(dir, p)));
+  });
   try {
-    for (const w of plan.writes) {
-      await mkdir(dirname(join(dir, w.path)), { recursive: true });
-      await writeFile(join(dir, w.path), w.content);
-    }
-    for (const p of plan.delete) await unlink(join(dir, p));
+    const dirs = [...new Set(plan.writes.map((w) => dirname(join(dir, w.path))))].sort();
+    await eachLimit(dirs, 64, async (d) => {
+      await mkdir(d, { recursive: true });
+    });
+    await eachLimit(plan.writes, 64, (w) => writeFile(join(dir, w.path), w.content));
+    await eachLimit(plan.delete, 64, (p) => unlink(join(dir, p)));
   } catch (e) {
     await restore(dir, backup);
     throw e;
@@ -230,18 +242,32 @@ function commitMessage(stack: string, changes: string[]): string {
   return `${subject}\n\n${changes.map((c) => `- ${c}`).join('\n')}\n`;
 }
 
-async function commit(git: SimpleGit, stack: string, plan: Plan, base: string): Promise<{ sha: string; changes: string[] }> {
+async function commit(git: SimpleGit, dir: string, stack: string, plan: Plan, base: string): Promise<{ sha: string; changes: string[] }> {
   const changes = describeChanges(plan, base);
   const paths = [...plan.writes.map((w) => w.path), ...plan.delete];
-  await git.raw(['add', '-A', '--', ...paths]);
-  const env = {
-    GIT_AUTHOR_NAME: process.env.GIT_AUTHOR_NAME ?? AUTHOR.name,
-    GIT_AUTHOR_EMAIL: process.env.GIT_AUTHOR_EMAIL ?? AUTHOR.email,
-    GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? AUTHOR.name,
-    GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? AUTHOR.email,
-  };
-  // --only: a user's other staged changes stay staged and out of this commit.
-  await git.env(gitEnv(env)).raw(['commit', '--quiet', '--no-verify', '-m', commitMessage(stack, changes), '--only', '--', ...paths]);
+  // Thousands of paths do not fit a command line; git reads them from a file in its own directory.
+  const gitDir = resolve(dir, (await git.revparse(['--git-dir'])).trim());
+  const pathspec = join(gitDir, 'llmstack-pathspec');
+  await writeFile(pathspec, `${paths.join('\n')}\n`);
+  try {
+    await git.raw(['add', '-A', `--pathspec-from-file=${pathspec}`]);
+    const env = {
+      GIT_AUTHOR_NAME: process.env.GIT_AUTHOR_NAME ?? AUTHOR.name,
+      GIT_AUTHOR_EMAIL: process.env.GIT_AUTHOR_EMAIL ?? AUTHOR.email,
+      GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? AUTHOR.name,
+      GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? AUTHOR.email,
+    };
+    // --only: a user's other staged changes stay staged and out of this commit.
+    await git
+      .env(gitEnv(env))
+      .raw(['commit', '--quiet', '--no-verify', '-m', commitMessage(stack, changes), '--only', `--pathspec-from-file=${pathspec}`]);
+  } catch (e) {
+    // Unstage only what this run staged; the caller restores the files themselves.
+    await git.raw(['reset', '-q', `--pathspec-from-file=${pathspec}`]).catch(() => undefined);
+    throw e;
+  } finally {
+    await rm(pathspec, { force: true });
+  }
   const sha = (await git.revparse(['HEAD'])).trim();
   return { sha, changes };
 }
@@ -273,9 +299,8 @@ export async function generateToGit(req: GenerateRequest): Promise<GenerateResul
       const backup = await apply(dir, plan);
       let sha: string;
       try {
-        ({ sha } = await commit(git, req.stack, plan, t.base));
+        ({ sha } = await commit(git, dir, req.stack, plan, t.base));
       } catch (e) {
-        await git.raw(['reset', '-q', '--', ...backup.keys()]).catch(() => undefined);
         await restore(dir, backup);
         throw e instanceof UserError ? e : gitError(e, t.url);
       }

@@ -7,7 +7,7 @@ import { renderLitellm } from './apps/litellm.js';
 import { APPS_NAMESPACE, renderOllama } from './apps/ollama.js';
 import { clusterNamespace } from './cluster.js';
 import { LABEL } from './labels.js';
-import { generatedHeader, toYaml, toYamlDocs } from './yaml.js';
+import { generatedHeader } from './yaml.js';
 
 /** Every workload cluster needs networking, metrics and storage, whatever apps it runs. */
 export const BASE_BUNDLES = ['calico', 'metrics-server', 'local-path-storage'] as const;
@@ -16,6 +16,9 @@ export interface RenderedFile {
   path: string;
   content: string;
 }
+
+/** A file before serialization: YAML documents under a header, or text copied as is. */
+export type TreeFile = { path: string; header: string; docs: unknown[] } | { path: string; text: string };
 
 /** The bundles a cluster gets: base bundles, its apps, and everything those depend on, sorted. */
 export function bundleClosure(cluster: Cluster, catalog: Catalog): string[] {
@@ -85,12 +88,12 @@ function addCalicoPodCidrs(f: Record<string, unknown>, stack: Stack, clusters: r
   if (custom.length > 0) f.targetCustomizations = [...((f.targetCustomizations as unknown[]) ?? []), ...custom];
 }
 
-export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[], dir: string): RenderedFile[] {
+export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[], dir: string): TreeFile[] {
   const header = generatedHeader(`Fleet bundle "${entry.name}" of stack "${stack.metadata.name}".`);
-  const files: RenderedFile[] = [{ path: `${dir}/fleet.yaml`, content: header + toYaml(renderFleetYaml(stack, entry, clusters)) }];
-  if (entry.name === 'ollama') files.push({ path: `${dir}/ollama.yaml`, content: toYamlDocs(renderOllama(stack.spec.apps), header) });
-  if (entry.name === 'litellm') files.push({ path: `${dir}/litellm.yaml`, content: toYamlDocs(renderLitellm(stack.spec.apps), header) });
-  for (const file of entry.files) files.push({ path: `${dir}/${file.path}`, content: file.content });
+  const files: TreeFile[] = [{ path: `${dir}/fleet.yaml`, header, docs: [renderFleetYaml(stack, entry, clusters)] }];
+  if (entry.name === 'ollama') files.push({ path: `${dir}/ollama.yaml`, header, docs: renderOllama(stack.spec.apps) });
+  if (entry.name === 'litellm') files.push({ path: `${dir}/litellm.yaml`, header, docs: renderLitellm(stack.spec.apps) });
+  for (const file of entry.files) files.push({ path: `${dir}/${file.path}`, text: file.content });
   return files;
 }
 

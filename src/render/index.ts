@@ -10,17 +10,19 @@
 import type { Catalog, ClusterClassEntry, KubeObject } from '../catalog/types.js';
 import type { Cluster, Stack } from '../spec/schema.js';
 import { needsAutoscaler, renderAutoscaler } from './autoscaler.js';
-import { bundleClosure, renderBundle, type RenderedFile } from './bundles.js';
+import { bundleClosure, renderBundle, type RenderedFile, type TreeFile } from './bundles.js';
 import { clusterNamespace, renderCluster } from './cluster.js';
 import { renderClusterClass } from './clusterclass.js';
 import { renderGitRepos } from './gitrepos.js';
 import { LABEL } from './labels.js';
-import { generatedHeader, toYaml, toYamlDocs } from './yaml.js';
+import { generatedHeader, toYamlDocs } from './yaml.js';
 
-export type { RenderedFile };
+export type { RenderedFile, TreeFile };
 
 export interface RenderResult {
   files: RenderedFile[];
+  /** The same files before serialization (objects, not text). */
+  tree: TreeFile[];
   /** Bundles each cluster gets, keyed "namespace/name". */
   clusterBundles: Map<string, string[]>;
 }
@@ -33,8 +35,18 @@ export function classEntry(stack: Stack, className: string, catalog: Catalog): C
   return entry;
 }
 
+/** Serializes a tree; `dump` is swappable so benchmarks can compare emitters on the same objects. */
+export function serialize(tree: readonly TreeFile[], dump: (docs: unknown[], header: string) => string = toYamlDocs): RenderedFile[] {
+  return tree.map((f) => ({ path: f.path, content: 'text' in f ? f.text : dump(f.docs, f.header) }));
+}
+
 export function renderStack(stack: Stack, catalog: Catalog): RenderResult {
-  const files: RenderedFile[] = [];
+  const tree = renderTree(stack, catalog);
+  return { files: serialize(tree.files), tree: tree.files, clusterBundles: tree.clusterBundles };
+}
+
+export function renderTree(stack: Stack, catalog: Catalog): { files: TreeFile[]; clusterBundles: Map<string, string[]> } {
+  const files: TreeFile[] = [];
   const stackName = stack.metadata.name;
   const clusterBundles = new Map<string, string[]>();
 
@@ -49,9 +61,10 @@ export function renderStack(stack: Stack, catalog: Catalog): RenderResult {
       const header = generatedHeader(`ClusterClass "${cc.name}" (${cc.provider}, CAPI ${stack.spec.capi.apiVersion}) of stack "${stackName}".`);
       files.push({
         path: `${dir}/fleet.yaml`,
-        content: header + toYaml({ defaultNamespace: ns, labels: { [LABEL.stack]: stackName, 'llmstack.dev/clusterclass': cc.name, 'llmstack.dev/namespace': ns } }),
+        header,
+        docs: [{ defaultNamespace: ns, labels: { [LABEL.stack]: stackName, 'llmstack.dev/clusterclass': cc.name, 'llmstack.dev/namespace': ns } }],
       });
-      files.push({ path: `${dir}/clusterclass.yaml`, content: toYamlDocs(renderClusterClass(entry, cc.name, ns, stackName), header) });
+      files.push({ path: `${dir}/clusterclass.yaml`, header, docs: renderClusterClass(entry, cc.name, ns, stackName) });
     }
   }
 
@@ -64,18 +77,19 @@ export function renderStack(stack: Stack, catalog: Catalog): RenderResult {
     const header = generatedHeader(`Cluster "${c.name}" of stack "${stackName}".`);
     files.push({
       path: `${dir}/fleet.yaml`,
-      content:
-        header +
-        toYaml({
+      header,
+      docs: [
+        {
           defaultNamespace: ns,
           labels: { [LABEL.stack]: stackName, [LABEL.cluster]: c.name },
           // Fleet applies the Cluster only once its ClusterClass bundle is ready.
           dependsOn: [{ selector: { matchLabels: { [LABEL.stack]: stackName, 'llmstack.dev/clusterclass': c.class, 'llmstack.dev/namespace': ns } } }],
-        }),
+        },
+      ],
     });
-    files.push({ path: `${dir}/cluster.yaml`, content: toYamlDocs([renderCluster(stack, c, entry, bundles)], header) });
+    files.push({ path: `${dir}/cluster.yaml`, header, docs: [renderCluster(stack, c, entry, bundles)] });
     if (needsAutoscaler(c)) {
-      files.push({ path: `${dir}/autoscaler.yaml`, content: toYamlDocs(renderAutoscaler(stack, c, infraTemplatePlurals(entry)), header) });
+      files.push({ path: `${dir}/autoscaler.yaml`, header, docs: renderAutoscaler(stack, c, infraTemplatePlurals(entry)) });
     }
   }
 
@@ -90,7 +104,8 @@ export function renderStack(stack: Stack, catalog: Catalog): RenderResult {
   if (gitrepos.length > 0) {
     files.push({
       path: 'bootstrap/gitrepos.yaml',
-      content: toYamlDocs(gitrepos, generatedHeader(`Fleet GitRepos of stack "${stackName}": apply once to the management cluster.`)),
+      header: generatedHeader(`Fleet GitRepos of stack "${stackName}": apply once to the management cluster.`),
+      docs: gitrepos,
     });
   }
 

@@ -31,10 +31,9 @@ export function toYaml(value: unknown): string {
   return jsYaml.dump(canonical(value), { lineWidth: -1, noRefs: true, sortKeys: false, quotingType: '"', noCompatMode: true });
 }
 
-/** A multi-document file; an empty list gives an empty document. */
-export function toYamlDocs(values: unknown[], header?: string): string {
-  const body = values.map((v) => toYaml(v)).join('---\n');
-  return header ? `${header}${body}` : body;
+/** A multi-document file under an optional comment header. */
+export function toYamlDocs(values: unknown[], header = ''): string {
+  return header + values.map((v) => toYaml(v)).join('---\n');
 }
 
 export function generatedHeader(what: string): string {

@@ -167,6 +167,24 @@ describe('generate into a local working copy', () => {
     expect(await readFile(join(dir, 'delta/bundles/ollama/fleet.yaml'), 'utf8')).toBe('hand written\n');
   });
 
+  it('puts every file back when the commit fails half-way', async () => {
+    const dir = join(work, 'locked');
+    await generateToGit(request('zeta', ['one'], { dir }));
+    const head = git(dir, 'rev-parse', 'HEAD');
+    const before = await listTree(dir);
+    const cluster = await readFile(join(dir, 'zeta/management/clusters/default/one/cluster.yaml'), 'utf8');
+    // Another git process holds the index: staging fails after llmstack wrote the files.
+    await writeFile(join(dir, '.git/index.lock'), '');
+    const err = await generateToGit(request('zeta', ['two'], { dir })).catch((e: unknown) => e);
+    await rm(join(dir, '.git/index.lock'));
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).message).toMatch(/index\.lock/);
+    expect(git(dir, 'rev-parse', 'HEAD')).toBe(head);
+    expect(await listTree(dir)).toEqual(before);
+    expect(await readFile(join(dir, 'zeta/management/clusters/default/one/cluster.yaml'), 'utf8')).toBe(cluster);
+    expect(git(dir, 'status', '--porcelain')).toBe('');
+  });
+
   it('writes byte-identical trees for the same spec', async () => {
     const a = join(work, 'det-a');
     const b = join(work, 'det-b');

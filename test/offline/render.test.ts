@@ -107,7 +107,7 @@ describe('apps', () => {
         - {name: gpt-4o, model: openai/gpt-4o, apiKey: {secretRef: {name: openai, key: api-key}}}
 `);
     const [config, deployment] = renderLitellm(s.spec.apps);
-    expect((config as { data: Record<string, string> }).data['config.yaml']).toBe(
+    expect((config as unknown as { data: Record<string, string> }).data['config.yaml']).toBe(
       [
         'model_list:',
         '  - model_name: local',
@@ -123,14 +123,14 @@ describe('apps', () => {
         '',
       ].join('\n'),
     );
-    const env = (deployment as { spec: { template: { spec: { containers: { env: unknown[] }[] } } } }).spec.template.spec.containers[0]!.env;
+    const env = (deployment as unknown as { spec: { template: { spec: { containers: { env: unknown[] }[] } } } }).spec.template.spec.containers[0]!.env;
     expect(env).toStrictEqual([{ name: 'LITELLM_KEY_GPT_4O', valueFrom: { secretKeyRef: { name: 'openai', key: 'api-key' } } }]);
   });
 
   it('Ollama scales with Knative annotations and holds readiness until the models are there', () => {
     const s = stack(`  apps:\n    ollama: {models: [a, "b:1b"], scale: {min: 0, max: 4, target: 2, window: 30s}}\n`);
     const [svc] = renderOllama(s.spec.apps);
-    const tmpl = (svc as { spec: { template: { metadata: { annotations: Record<string, string> }; spec: { containers: { env: { name: string; value: string }[] }[] } } } }).spec.template;
+    const tmpl = (svc as unknown as { spec: { template: { metadata: { annotations: Record<string, string> }; spec: { containers: { env: { name: string; value: string }[] }[] } } } }).spec.template;
     expect(tmpl.metadata.annotations).toStrictEqual({
       'autoscaling.knative.dev/metric': 'concurrency',
       'autoscaling.knative.dev/target': '2',
