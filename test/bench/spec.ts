@@ -1,5 +1,5 @@
 // A synthetic spec of N clusters with every app, for benchmarks.
-import type { StackInput } from '../src/spec/schema.js';
+import type { StackInput } from '../../src/spec/schema.js';
 
 export function bigSpec(clusters: number): StackInput {
   return {

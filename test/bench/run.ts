@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const N = Number(process.env.BENCH_CLUSTERS ?? 1000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const phaseScript = fileURLToPath(new URL('./phase.ts', import.meta.url));
-const tsx = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
+const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
 
 interface Result {
   phase: string;

@@ -4,12 +4,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import jsYaml from 'js-yaml';
 import { stringify as yamlStringify } from 'yaml';
-import { loadCatalog } from '../src/catalog/load.js';
-import { generateToGit } from '../src/gitops/repo.js';
-import { renderTree, serialize, type TreeFile } from '../src/render/index.js';
-import { canonical } from '../src/render/yaml.js';
-import { Stack } from '../src/spec/schema.js';
-import { checkSemantics } from '../src/spec/semantics.js';
+import { loadCatalog } from '../../src/catalog/load.js';
+import { generateToGit } from '../../src/gitops/repo.js';
+import { renderTree, serialize, type TreeFile } from '../../src/render/index.js';
+import { canonical } from '../../src/render/yaml.js';
+import { Stack } from '../../src/spec/schema.js';
+import { checkSemantics } from '../../src/spec/semantics.js';
 import { bigSpec } from './spec.js';
 
 const [phase, dir, n] = [process.argv[2]!, process.argv[3]!, Number(process.argv[4] ?? 1000)];
