@@ -7,6 +7,7 @@ import { gitAuthFromEnv, loadInputs, type SpecOptions } from './common.js';
 
 export interface DiffOptions extends SpecOptions {
   out?: string;
+  remote?: string;
   output?: 'text' | 'json';
 }
 
@@ -63,7 +64,8 @@ export async function diffCommand(o: DiffOptions, print: (s: string) => void, no
   const git = stack.spec.git;
   const base = git.path ?? '';
   const files = renderStack(stack, catalog).files;
-  const target = { dir: o.out ?? (git.url ? undefined : 'gitops'), url: git.url, branch: git.branch, base, auth: gitAuthFromEnv() };
+  const remote = o.remote ?? process.env.LLMSTACK_GIT_REMOTE ?? git.url;
+  const target = { dir: o.out ?? (remote ? undefined : 'gitops'), url: remote, branch: git.branch, base, auth: gitAuthFromEnv() };
   const diffs = await withCheckout(target, async (dir) => {
     if (!dir) {
       return files.map((f) => diffFile(base ? `${base}/${f.path}` : f.path, undefined, f.content));

@@ -4,6 +4,8 @@ import { gitAuthFromEnv, loadInputs, type SpecOptions } from './common.js';
 
 export interface GenerateOptions extends SpecOptions {
   out?: string;
+  /** Remote for git when it differs from spec.git.url (the URL Fleet pulls from), e.g. a port-forward. */
+  remote?: string;
   dryRun?: boolean;
   push?: boolean;
   output?: 'text' | 'json';
@@ -12,21 +14,22 @@ export interface GenerateOptions extends SpecOptions {
 export async function generateCommand(o: GenerateOptions, print: (s: string) => void, note: (s: string) => void): Promise<GenerateResult> {
   const { stack, catalog } = await loadInputs(o, note);
   const git = stack.spec.git;
+  const remote = o.remote ?? process.env.LLMSTACK_GIT_REMOTE ?? git.url;
   // Without a remote the embedded default is a local repo in ./gitops.
-  const dir = o.out ?? (git.url ? undefined : 'gitops');
+  const dir = o.out ?? (remote ? undefined : 'gitops');
   const result = await generateToGit({
     stack: stack.metadata.name,
-    target: { dir, url: git.url, branch: git.branch, base: git.path ?? '', auth: gitAuthFromEnv() },
+    target: { dir, url: remote, branch: git.branch, base: git.path ?? '', auth: gitAuthFromEnv() },
     render: () => renderStack(stack, catalog).files,
     dryRun: o.dryRun,
     push: o.push,
     log: note,
   });
   if (o.output === 'json') {
-    print(JSON.stringify({ stack: stack.metadata.name, dir: dir ?? null, remote: git.url ?? null, ...result.plan, writes: undefined, changes: result.changes, commit: result.commit ?? null, pushed: result.pushed }, null, 2));
+    print(JSON.stringify({ stack: stack.metadata.name, dir: dir ?? null, remote: remote ?? null, ...result.plan, writes: undefined, changes: result.changes, commit: result.commit ?? null, pushed: result.pushed }, null, 2));
     return result;
   }
-  const where = git.url ? `${git.url} (${git.branch})` : `${dir} (${git.branch})`;
+  const where = remote ? `${remote} (${git.branch})` : `${dir} (${git.branch})`;
   const { plan } = result;
   if (result.changes.length === 0 && plan.add.length + plan.update.length + plan.delete.length === 0) {
     print(`stack "${stack.metadata.name}" → ${where}: no changes`);

@@ -42,6 +42,7 @@ export function buildProgram(): Command {
     .description('render the spec and commit it to the Git repository (push when the spec names a remote)')
     .addOption(specOpt())
     .option('--out <dir>', 'local working copy (created when missing; default ./gitops without spec.git.url)')
+    .option('--remote <url>', 'Git remote to clone and push when it differs from spec.git.url, the URL Fleet pulls (env LLMSTACK_GIT_REMOTE)')
     .option('--dry-run', 'print what would change; write nothing')
     .option('--no-push', 'commit but do not push')
     .addOption(bundlesOpt())
@@ -67,6 +68,7 @@ export function buildProgram(): Command {
     .description('show what generate would change, per file and per object (exit 4 when there are changes)')
     .addOption(specOpt())
     .option('--out <dir>', 'local working copy to compare with (default ./gitops without spec.git.url)')
+    .option('--remote <url>', 'Git remote when it differs from spec.git.url (env LLMSTACK_GIT_REMOTE)')
     .addOption(bundlesOpt())
     .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (o) => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
 import { UserError } from '../../src/errors.js';
+import { generateCommand } from '../../src/cli/generate.js';
 import { generateToGit } from '../../src/gitops/repo.js';
 import { renderStack } from '../../src/render/index.js';
 import { parseSpec } from '../../src/spec/load.js';
@@ -125,6 +126,31 @@ describe('generate into a remote over HTTP', () => {
     for (const s of ['seed', 'left', 'right', 'third']) {
       expect(JSON.parse(await readFile(join(check, s, '.llmstack/owned.json'), 'utf8')).stack).toBe(s);
     }
+  });
+});
+
+describe('generate with a push remote other than the URL Fleet pulls', () => {
+  it('pushes through --remote while the GitRepos keep spec.git.url', async () => {
+    server.createRepo('portforward');
+    const specFile = join(work, 'remote.yaml');
+    await writeFile(
+      specFile,
+      'apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: pf}\nspec:\n  git: {url: "http://git-server.llmstack-system.svc/llmstack/gitops.git"}\n  clusters: [{name: a, class: docker-llm}]\n',
+    );
+    process.env.LLMSTACK_GIT_USERNAME = server.username;
+    process.env.LLMSTACK_GIT_PASSWORD = server.password;
+    const out: string[] = [];
+    try {
+      await generateCommand({ spec: specFile, remote: server.repoUrl('portforward') }, (l) => out.push(l), () => undefined);
+    } finally {
+      delete process.env.LLMSTACK_GIT_USERNAME;
+      delete process.env.LLMSTACK_GIT_PASSWORD;
+    }
+    expect(out[0]).toBe(`stack "pf" → ${server.repoUrl('portforward')} (main)`);
+    expect(out[out.length - 1]).toMatch(/^committed [0-9a-f]{12} \(20 added, 0 updated, 0 deleted\), pushed$/);
+    const check = join(work, 'check-pf');
+    await gitAsync('clone', '-q', authedUrl('portforward'), check);
+    expect(await readFile(join(check, 'bootstrap/gitrepos.yaml'), 'utf8')).toContain('repo: http://git-server.llmstack-system.svc/llmstack/gitops.git');
   });
 });
 
