@@ -6,6 +6,7 @@ import { Stack } from '../spec/schema.js';
 import { diffCommand } from './diff.js';
 import { generateCommand } from './generate.js';
 import { initCommand } from './init.js';
+import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
@@ -74,6 +75,20 @@ export function buildProgram(): Command {
     .action(async (o) => {
       const diffs = await diffCommand(o, print, note);
       process.exitCode = diffs.length > 0 ? EXIT.changes : EXIT.ok;
+    });
+
+  program
+    .command('status')
+    .description("show the controller's report per cluster (exit 0 when every cluster is Ready, 4 otherwise)")
+    .option('--kubeconfig <file>', 'kubeconfig of the management cluster (default: $KUBECONFIG, ~/.kube/config)')
+    .option('-n, --namespace <ns>', 'only this namespace')
+    .option('-A, --all-namespaces', 'every namespace (the default without -n)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml']).default('table'))
+    .option('-w, --watch', 'keep watching; print again when something changes')
+    .action(async (o) => {
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      process.exitCode = await statusCommand(o, print, ac.signal);
     });
 
   program

@@ -1,0 +1,100 @@
+// `llmstack status`: the controller's LLMCluster reports, a line per cluster.
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { EXIT, UserError } from '../errors.js';
+import { loadKubeConfig } from '../kube/client.js';
+import { LLMCLUSTER, type LLMClusterStatus } from '../controller/types.js';
+
+export interface StatusOptions {
+  kubeconfig?: string;
+  namespace?: string;
+  allNamespaces?: boolean;
+  output?: 'table' | 'json' | 'yaml';
+  watch?: boolean;
+  intervalMs?: number;
+}
+
+export interface LLMClusterObject {
+  metadata: { name: string; namespace: string; creationTimestamp?: string };
+  status?: LLMClusterStatus;
+}
+
+export async function listReports(kc: KubeConfig, namespace?: string): Promise<LLMClusterObject[]> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const { group, version, plural } = LLMCLUSTER;
+  try {
+    const res = (namespace
+      ? await api.listNamespacedCustomObject({ group, version, namespace, plural })
+      : await api.listClusterCustomObject({ group, version, plural })) as { items: LLMClusterObject[] };
+    return res.items.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  } catch (e) {
+    const code = (e as { code?: number }).code;
+    if (code === 404) {
+      throw new UserError('the LLMCluster CRD is not installed on this cluster', EXIT.invalidInput, 'install the controller: kubectl apply -k manifests/controller');
+    }
+    throw new UserError(`cannot list LLMClusters: ${(e as Error).message}`, EXIT.invalidInput, 'check --kubeconfig and that you may list llmclusters.llmstack.dev');
+  }
+}
+
+function age(from: string | undefined, now: number): string {
+  if (!from) return '?';
+  const s = Math.max(0, Math.floor((now - Date.parse(from)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+/** A table a person reads at a glance: one line per cluster, the worst bundle named when not ready. */
+export function formatTable(items: LLMClusterObject[], now = Date.now()): string {
+  const header = ['NAMESPACE', 'NAME', 'PHASE', 'IMPORT', 'BUNDLES', 'NODES', 'AUTOSCALER', 'AGE', 'MESSAGE'];
+  const rows = items.map((o) => {
+    const s = o.status;
+    const worst = s?.bundles.items.find((b) => b.state !== 'Ready');
+    const message = s?.message ?? (worst ? `${worst.name}: ${worst.state}${worst.message ? ` (${worst.message})` : ''}` : '');
+    return [
+      o.metadata.namespace,
+      o.metadata.name,
+      s?.phase ?? 'Unknown',
+      s?.import.state ?? '-',
+      s ? `bundles ${s.bundles.summary}` : '-',
+      s ? `nodes ${s.nodes.summary}` : '-',
+      s?.autoscaler.health ?? '-',
+      age(o.metadata.creationTimestamp, now),
+      message,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+function render(items: LLMClusterObject[], output: StatusOptions['output']): string {
+  if (output === 'json') return JSON.stringify(items.map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name, status: o.status ?? null })), null, 2);
+  if (output === 'yaml') return stringify(items.map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name, status: o.status ?? null }))).trimEnd();
+  return items.length === 0 ? 'no LLMClusters found (is `llmstack controller` running?)' : formatTable(items);
+}
+
+export async function statusCommand(o: StatusOptions, print: (s: string) => void, signal?: AbortSignal): Promise<number> {
+  const kc = loadKubeConfig(o.kubeconfig);
+  const namespace = o.allNamespaces ? undefined : o.namespace;
+  let last = '';
+  for (;;) {
+    const items = await listReports(kc, namespace);
+    const text = render(items, o.output);
+    // In watch mode print only when something changed, ignoring the AGE column's ticking.
+    const key = JSON.stringify(items.map((i) => [i.metadata, i.status]));
+    if (!o.watch || key !== last) print(text);
+    last = key;
+    if (!o.watch) {
+      return items.every((i) => i.status?.phase === 'Ready') ? EXIT.ok : EXIT.changes;
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, o.intervalMs ?? 2000);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (signal?.aborted) return EXIT.ok;
+  }
+}
