@@ -90,6 +90,8 @@ export interface AutoscalerStatus {
   format: 'text' | 'yaml';
   /** clusterWide health: Healthy / Unhealthy / ... as the autoscaler writes it. */
   health: string;
+  /** The autoscaler's own state, "Initializing" or "Running" (YAML format; "Initializing" in text too). */
+  autoscalerStatus?: string;
   lastProbeTime?: string;
   scaleUp?: string;
   scaleDown?: string;
