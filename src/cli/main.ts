@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { EXIT, UserError } from '../errors.js';
 import { Stack } from '../spec/schema.js';
+import { controllerCommand } from './controller.js';
 import { diffCommand } from './diff.js';
 import { generateCommand } from './generate.js';
 import { initCommand } from './init.js';
@@ -89,6 +90,22 @@ export function buildProgram(): Command {
       const ac = new AbortController();
       process.once('SIGINT', () => ac.abort());
       process.exitCode = await statusCommand(o, print, ac.signal);
+    });
+
+  program
+    .command('controller')
+    .description('run the controller on the management cluster: auto-import, rollout and autoscaler reports')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)')
+    .option('-n, --namespace <ns>', 'watch CAPI clusters in this namespace only')
+    .option('--selector <selector>', 'also auto-import clusters matching this label selector (repeatable)', collect)
+    .option('--no-auto-import', 'report only; never label clusters for Rancher auto-import')
+    .option('--workers <n>', 'clusters reconciled in parallel', '4')
+    .option('--listen <addr>', 'address for /metrics, /healthz, /readyz', ':8080')
+    .option('--leader-elect', 'run as one of several replicas, coordinated by a Lease')
+    .option('--lease-namespace <ns>', 'namespace of the Lease', 'llmstack-system')
+    .option('--autoscaler-poll <seconds>', "how often to read each cluster's autoscaler status", '30')
+    .action(async (o) => {
+      await controllerCommand(o);
     });
 
   program

@@ -1,0 +1,481 @@
+// `llmstack controller`: level-triggered. Informers keep caches of everything the report reads; every
+// event only enqueues the key of the CAPI cluster it concerns; a worker reads the latest objects from
+// the caches, labels the cluster for Rancher's auto-import when it should, computes the report in one
+// place (report.ts) and writes it only when it changed.
+import { hostname } from 'node:os';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { FIELD_MANAGER } from '../kube/client.js';
+import { isConflict, isNotFound, onRequest } from '../kube/http.js';
+import { Informer, type Logger } from '../kube/informer.js';
+import { LeaderElector } from '../kube/lease.js';
+import { WorkQueue } from '../kube/queue.js';
+import { apiVersionOf, keyOf, RESOURCES, splitKey, type KubeObject } from '../kube/resources.js';
+import { applyStatus, createObject, deleteObject, EventRecorder, jsonEqual, mergePatchLabels } from '../kube/write.js';
+import { LABEL, UPSTREAM } from '../render/labels.js';
+import { autoImportDecision, managedBy, parseLabelSelector, TURTLES, type LabelSelector } from './autoimport.js';
+import { parseAutoscalerStatus } from './autoscaler-status.js';
+import { transitions } from './events.js';
+import type { ControllerMetrics } from './metrics.js';
+import { computeReport, observedAutoscaler, type AutoscalerObservation, type ObjectLike } from './report.js';
+import { LLMCLUSTER, type LLMClusterStatus } from './types.js';
+import { WorkloadReader } from './workload.js';
+
+const FLEET = {
+  bundleName: 'fleet.cattle.io/bundle-name',
+  bundleNamespace: 'fleet.cattle.io/bundle-namespace',
+  clusterName: 'fleet.cattle.io/cluster',
+  clusterNamespace: 'fleet.cattle.io/cluster-namespace',
+  repoName: 'fleet.cattle.io/repo-name',
+  /** On Fleet Clusters Rancher creates: the management.cattle.io Cluster they belong to. */
+  rancherClusterName: 'management.cattle.io/cluster-name',
+} as const;
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  /** Watch one namespace only (CAPI objects); default all. */
+  namespace?: string;
+  /** Extra label selectors (string form) for clusters to auto-import besides those llmstack generated. */
+  selectors?: string[];
+  /** Add Rancher's auto-import label to managed clusters; default true. */
+  autoImport?: boolean;
+  workers?: number;
+  /** How often the autoscaler status is read from each workload cluster; default 30 s. */
+  autoscalerPollMs?: number;
+  resyncMs?: number;
+  leaderElection?: { namespace: string; name?: string; identity?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  metrics?: ControllerMetrics;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** Called when leadership is lost; the CLI exits so Kubernetes restarts the pod with clean state. */
+  onLostLeadership?: () => void;
+  now?: () => Date;
+}
+
+type Obj = KubeObject & ObjectLike;
+
+export class Controller {
+  private readonly kc: KubeConfig;
+  private readonly log: NonNullable<ControllerOptions['log']>;
+  private readonly informerLog: Logger;
+  private readonly selectors: LabelSelector[];
+  private readonly managed: (c: ObjectLike) => boolean;
+  private readonly queue: WorkQueue;
+  private readonly recorder: EventRecorder;
+  private readonly workload: WorkloadReader;
+  private readonly autoscaler = new Map<string, { text?: string; observation: AutoscalerObservation }>();
+  private readonly elector?: LeaderElector;
+  private readonly now: () => Date;
+  private pollTimer?: NodeJS.Timeout;
+  private leading = false;
+  private stopped = false;
+  private running: Promise<void>[] = [];
+  private unsubscribe?: () => void;
+
+  readonly informers: {
+    clusters: Informer<Obj>;
+    namespaces: Informer<Obj>;
+    machineDeployments: Informer<Obj>;
+    bundles: Informer<Obj>;
+    bundleDeployments: Informer<Obj>;
+    gitRepos: Informer<Obj>;
+    fleetClusters: Informer<Obj>;
+    rancherClusters: Informer<Obj>;
+    reports: Informer<Obj>;
+  };
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.kc = opts.kubeConfig;
+    this.now = opts.now ?? (() => new Date());
+    this.log = opts.log ?? ((level, msg, fields) => process.stderr.write(`${JSON.stringify({ level, msg, ...fields })}\n`));
+    this.informerLog = (level, message) => this.log(level, message);
+    this.selectors = (opts.selectors ?? []).map((s) => {
+      const parsed = parseLabelSelector(s);
+      if ('error' in parsed) throw new Error(`selector "${s}": ${parsed.error}`);
+      return parsed;
+    });
+    const bySelector = managedBy(this.selectors);
+    this.managed = (c) => Boolean(c.metadata?.labels?.[LABEL.stack]) || (this.selectors.length > 0 && bySelector(c));
+    const m = opts.metrics;
+    this.queue = new WorkQueue({
+      hooks: { depth: (d) => m?.queueDepth.set(d) },
+      onError: (key, e) => this.log('error', 'reconcile failed', { key, error: String(e) }),
+    });
+    this.recorder = new EventRecorder(this.kc, { log: this.informerLog });
+    this.workload = new WorkloadReader(this.kc);
+    if (m) this.unsubscribe = onRequest(this.kc, (r) => m.kubeRequests.inc({ verb: r.verb }));
+
+    const common = { resyncMs: opts.resyncMs ?? 10 * 60_000, log: this.informerLog };
+    const ns = { ...common, ...(opts.namespace ? { namespace: opts.namespace } : {}) };
+    this.informers = {
+      clusters: new Informer<Obj>(this.kc, RESOURCES.capiCluster, ns),
+      namespaces: new Informer<Obj>(this.kc, RESOURCES.namespace, common),
+      machineDeployments: new Informer<Obj>(this.kc, RESOURCES.machineDeployment, ns),
+      bundles: new Informer<Obj>(this.kc, RESOURCES.fleetBundle, common),
+      bundleDeployments: new Informer<Obj>(this.kc, RESOURCES.fleetBundleDeployment, common),
+      gitRepos: new Informer<Obj>(this.kc, RESOURCES.fleetGitRepo, common),
+      fleetClusters: new Informer<Obj>(this.kc, RESOURCES.fleetCluster, common),
+      rancherClusters: new Informer<Obj>(this.kc, RESOURCES.rancherCluster, common),
+      reports: new Informer<Obj>(this.kc, RESOURCES.llmCluster, ns),
+    };
+    this.wire();
+    if (opts.leaderElection) {
+      this.elector = new LeaderElector(this.kc, {
+        namespace: opts.leaderElection.namespace,
+        name: opts.leaderElection.name ?? 'llmstack-controller',
+        identity: opts.leaderElection.identity ?? `${hostname()}-${process.pid}`,
+        leaseDurationMs: opts.leaderElection.leaseDurationMs,
+        renewDeadlineMs: opts.leaderElection.renewDeadlineMs,
+        retryPeriodMs: opts.leaderElection.retryPeriodMs,
+        log: this.informerLog,
+      });
+    }
+  }
+
+  /** Alive unless stopped. */
+  healthy(): boolean {
+    return !this.stopped;
+  }
+
+  /** Ready once the caches of the resources the server serves are synced. */
+  ready(): boolean {
+    return Object.values(this.informers).every((i) => i.synced || !i.available);
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Starts the informers, then works as leader (or at once without leader election). */
+  async start(): Promise<void> {
+    await Promise.all(Object.values(this.informers).map((i) => i.start()));
+    for (const [name, inf] of Object.entries(this.informers)) this.opts.metrics?.informersAvailable.set({ resource: name }, inf.available ? 1 : 0);
+    if (!this.elector) {
+      this.lead();
+      return;
+    }
+    this.running.push(
+      this.elector.run(
+        (signal) => {
+          this.lead();
+          return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+        },
+        () => {
+          const wasLeading = this.leading;
+          this.leading = false;
+          this.opts.metrics?.leader.set(0);
+          if (wasLeading && !this.stopped) {
+            this.log('warn', 'lost leadership');
+            this.opts.onLostLeadership?.();
+          }
+        },
+      ),
+    );
+  }
+
+  /** Stops everything; with release, a standby can take over at once (graceful shutdown). */
+  async stop(options: { release?: boolean } = { release: true }): Promise<void> {
+    this.stopped = true;
+    this.leading = false;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    await this.elector?.stop({ release: options.release ?? true });
+    await this.queue.shutdown();
+    for (const i of Object.values(this.informers)) i.stop();
+    this.unsubscribe?.();
+    await Promise.allSettled(this.running);
+  }
+
+  private lead(): void {
+    if (this.stopped || this.leading) return;
+    this.leading = true;
+    this.opts.metrics?.leader.set(1);
+    this.log('info', 'leading: reconciling every cluster');
+    this.running.push(this.queue.run((key) => this.reconcile(key), this.opts.workers ?? 4));
+    for (const c of this.informers.clusters.list()) this.queue.add(keyOf(c.metadata.namespace, c.metadata.name));
+    for (const r of this.informers.reports.list()) this.queue.add(keyOf(r.metadata.namespace, r.metadata.name));
+    void this.pollAutoscalers();
+    this.pollTimer = setInterval(() => void this.pollAutoscalers(), this.opts.autoscalerPollMs ?? 30_000);
+  }
+
+  private enqueue(key: string | undefined): void {
+    if (key && this.leading) this.queue.add(key);
+  }
+
+  /** Maps every watched object to the cluster keys it concerns. */
+  private wire(): void {
+    const on = (inf: Informer<Obj>, keys: (o: Obj) => (string | undefined)[]) => {
+      const handle = (o: Obj) => keys(o).forEach((k) => this.enqueue(k));
+      inf.on('add', handle).on('update', (o, old) => {
+        handle(o);
+        handle(old);
+      });
+      inf.on('delete', handle);
+    };
+    const self = (o: Obj) => [keyOf(o.metadata.namespace, o.metadata.name)];
+    on(this.informers.clusters, self);
+    on(this.informers.reports, self);
+    on(this.informers.namespaces, (n) =>
+      this.informers.clusters
+        .list()
+        .filter((c) => c.metadata.namespace === n.metadata.name)
+        .map((c) => keyOf(c.metadata.namespace, c.metadata.name)),
+    );
+    on(this.informers.machineDeployments, (md) => {
+      const c = md.metadata.labels?.['cluster.x-k8s.io/cluster-name'];
+      return [c ? keyOf(md.metadata.namespace, c) : undefined];
+    });
+    on(this.informers.rancherClusters, (rc) => [this.capiKeyOfRancher(rc)]);
+    on(this.informers.fleetClusters, (fc) => this.capiKeysOfFleetCluster(fc));
+    on(this.informers.bundleDeployments, (bd) => this.capiKeysOfBundleDeployment(bd));
+    on(this.informers.bundles, (b) => this.capiKeysOfBundle(b));
+    // A new commit changes every bundle of the repo; those events follow, this one only refreshes commits.
+    on(this.informers.gitRepos, (g) =>
+      this.informers.bundles
+        .list()
+        .filter((b) => b.metadata.namespace === g.metadata.namespace && b.metadata.labels?.[FLEET.repoName] === g.metadata.name)
+        .flatMap((b) => this.capiKeysOfBundle(b)),
+    );
+  }
+
+  private capiKeyOfRancher(rc: Obj): string | undefined {
+    const name = rc.metadata.labels?.[TURTLES.ownerName];
+    const ns = rc.metadata.labels?.[TURTLES.ownerNamespace];
+    return name && ns ? keyOf(ns, name) : undefined;
+  }
+
+  /** Rancher's import puts Fleet Clusters in fleet-default, named after the Rancher cluster; CAAPF names them after the CAPI cluster. */
+  private capiKeysOfFleetCluster(fc: Obj): string[] {
+    const rancherName = fc.metadata.labels?.[FLEET.rancherClusterName];
+    if (rancherName) {
+      const rc = this.informers.rancherClusters.list().find((r) => r.metadata.name === rancherName);
+      const key = rc && this.capiKeyOfRancher(rc);
+      if (key) return [key];
+    }
+    const same = this.informers.clusters.get(fc.metadata.namespace ?? '', fc.metadata.name);
+    return same ? [keyOf(same.metadata.namespace, same.metadata.name)] : [];
+  }
+
+  private fleetClusterOf(bd: Obj): Obj | undefined {
+    const name = bd.metadata.labels?.[FLEET.clusterName];
+    const ns = bd.metadata.labels?.[FLEET.clusterNamespace];
+    if (name && ns) return this.informers.fleetClusters.get(ns, name);
+    return this.informers.fleetClusters.list().find((fc) => (fc.status as { namespace?: string } | undefined)?.namespace === bd.metadata.namespace);
+  }
+
+  private capiKeysOfBundleDeployment(bd: Obj): string[] {
+    const fc = this.fleetClusterOf(bd);
+    return fc ? this.capiKeysOfFleetCluster(fc) : [];
+  }
+
+  private capiKeysOfBundle(b: Obj): string[] {
+    const keys = new Set<string>();
+    for (const bd of this.informers.bundleDeployments.list()) {
+      if (bd.metadata.labels?.[FLEET.bundleName] === b.metadata.name && bd.metadata.labels?.[FLEET.bundleNamespace] === b.metadata.namespace) {
+        this.capiKeysOfBundleDeployment(bd).forEach((k) => keys.add(k));
+      }
+    }
+    const stack = b.metadata.labels?.[LABEL.stack];
+    const bundle = b.metadata.labels?.[LABEL.bundle];
+    if (stack && bundle) {
+      for (const c of this.informers.clusters.list()) {
+        if (c.metadata.labels?.[LABEL.stack] === stack && c.metadata.labels?.[`${LABEL.bundlePrefix}${bundle}`] === 'true') keys.add(keyOf(c.metadata.namespace, c.metadata.name));
+      }
+    }
+    return [...keys];
+  }
+
+  /** Fleet Clusters that stand for the CAPI cluster ns/name. */
+  private fleetClustersOf(cluster: Obj): Obj[] {
+    const key = keyOf(cluster.metadata.namespace, cluster.metadata.name);
+    return this.informers.fleetClusters.list().filter((fc) => this.capiKeysOfFleetCluster(fc).includes(key));
+  }
+
+  private inputsFor(cluster: Obj): Parameters<typeof computeReport>[0] {
+    const ns = cluster.metadata.namespace ?? '';
+    const name = cluster.metadata.name;
+    const fleetClusters = this.fleetClustersOf(cluster);
+    const bundleDeployments = this.informers.bundleDeployments.list().filter((bd) => {
+      const fc = this.fleetClusterOf(bd);
+      return fc !== undefined && fleetClusters.includes(fc);
+    });
+    const stack = cluster.metadata.labels?.[LABEL.stack];
+    const bundleKeys = new Set(bundleDeployments.map((bd) => `${bd.metadata.labels?.[FLEET.bundleNamespace]}/${bd.metadata.labels?.[FLEET.bundleName]}`));
+    const bundles = this.informers.bundles
+      .list()
+      .filter((b) => bundleKeys.has(`${b.metadata.namespace}/${b.metadata.name}`) || (stack !== undefined && b.metadata.labels?.[LABEL.stack] === stack));
+    const repos = new Set(bundles.map((b) => `${b.metadata.namespace}/${b.metadata.labels?.[FLEET.repoName]}`));
+    const gitRepos = this.informers.gitRepos.list().filter((g) => repos.has(`${g.metadata.namespace}/${g.metadata.name}`));
+    const importMode = this.opts.autoImport === false && !this.informers.rancherClusters.available ? 'none' : 'rancher';
+    return {
+      cluster,
+      namespace: this.informers.namespaces.get(undefined, ns),
+      importMode,
+      rancherClusters: this.informers.rancherClusters
+        .list()
+        .filter((rc) => rc.metadata.labels?.[TURTLES.ownerName] === name && rc.metadata.labels?.[TURTLES.ownerNamespace] === ns),
+      bundles,
+      bundleDeployments,
+      gitRepos,
+      machineDeployments: this.informers.machineDeployments.list().filter((md) => md.metadata.namespace === ns && md.metadata.labels?.['cluster.x-k8s.io/cluster-name'] === name),
+      autoscaler: this.autoscaler.get(keyOf(ns, name))?.observation,
+    };
+  }
+
+  /** One cluster, from the caches: label, then report. Idempotent: a replayed event changes nothing. */
+  async reconcile(key: string): Promise<void> {
+    const started = performance.now();
+    const m = this.opts.metrics;
+    try {
+      const { namespace, name } = splitKey(key);
+      const ns = namespace ?? '';
+      const cached = this.informers.clusters.get(ns, name);
+      const report = this.informers.reports.get(ns, name);
+      if (!cached) {
+        this.autoscaler.delete(key);
+        this.workload.forget(ns, name);
+        if (report) {
+          await deleteObject(this.kc, RESOURCES.llmCluster, ns, name).catch((e: unknown) => {
+            if (!isNotFound(e)) throw e;
+          });
+          this.log('info', 'cluster gone: report deleted', { cluster: key });
+        }
+        m?.reconciles.inc({ result: 'deleted' });
+        return;
+      }
+
+      // Report on the cluster as labelled, not as the cache saw it a moment ago.
+      const cluster = this.opts.autoImport !== false ? await this.ensureAutoImport(cached) : cached;
+
+      let current = report;
+      if (!current) current = await this.createReport(cluster);
+      const previous = current.status as LLMClusterStatus | undefined;
+      const status = computeReport(this.inputsFor(cluster), previous, this.now().toISOString());
+      if (!jsonEqual(previous, status)) {
+        await applyStatus(this.kc, RESOURCES.llmCluster, ns, name, status, FIELD_MANAGER, { current });
+        m?.statusWrites.inc();
+        for (const ev of transitions(previous, status)) {
+          m?.events.inc({ reason: ev.reason });
+          await this.recorder.event(cluster, ev.type, ev.reason, ev.message);
+        }
+        this.log('info', 'report updated', { cluster: key, phase: status.phase, bundles: status.bundles.summary, nodes: status.nodes.summary });
+      }
+      m?.reconciles.inc({ result: 'ok' });
+    } catch (e) {
+      m?.reconciles.inc({ result: isConflict(e) ? 'conflict' : 'error' });
+      // A conflict means someone wrote in between: the informer event that follows re-queues the key too.
+      this.queue.addRateLimited(key);
+      this.log(isConflict(e) ? 'info' : 'warn', 'reconcile will be retried', { cluster: key, error: e instanceof Error ? e.message : String(e) });
+    } finally {
+      m?.reconcileSeconds.observe((performance.now() - started) / 1000);
+      this.scheduleGauges();
+    }
+  }
+
+  /** Labels the cluster for Turtles when it should be; returns the cluster as it now is. */
+  private async ensureAutoImport(cluster: Obj): Promise<Obj> {
+    const nsObj = this.informers.namespaces.get(undefined, cluster.metadata.namespace ?? '');
+    const decision = autoImportDecision(cluster, nsObj, { managed: this.managed });
+    if (!decision.label) return cluster;
+    // The resourceVersion makes this lose against a concurrent change (e.g. the user setting "false").
+    const updated = await mergePatchLabels<Obj>(this.kc, RESOURCES.capiCluster, cluster.metadata.namespace, cluster.metadata.name, { [UPSTREAM.rancherAutoImport]: 'true' }, {
+      resourceVersion: cluster.metadata.resourceVersion,
+      fieldManager: FIELD_MANAGER,
+    });
+    this.opts.metrics?.autoImportLabels.inc();
+    this.log('info', 'labelled for Rancher auto-import', { cluster: keyOf(cluster.metadata.namespace, cluster.metadata.name) });
+    return updated;
+  }
+
+  private async createReport(cluster: Obj): Promise<Obj> {
+    const body: KubeObject = {
+      apiVersion: `${LLMCLUSTER.group}/${LLMCLUSTER.version}`,
+      kind: LLMCLUSTER.kind,
+      metadata: {
+        name: cluster.metadata.name,
+        namespace: cluster.metadata.namespace,
+        labels: { [LABEL.managedBy]: 'llmstack', ...(cluster.metadata.labels?.[LABEL.stack] ? { [LABEL.stack]: cluster.metadata.labels[LABEL.stack] } : {}) },
+        // Garbage collection removes the report with its cluster where kube-controller-manager runs.
+        ownerReferences: cluster.metadata.uid
+          ? [{ apiVersion: cluster.apiVersion ?? apiVersionOf(RESOURCES.capiCluster), kind: 'Cluster', name: cluster.metadata.name, uid: cluster.metadata.uid }]
+          : undefined,
+      },
+      spec: { clusterName: cluster.metadata.name, ...(cluster.metadata.labels?.[LABEL.stack] ? { stack: cluster.metadata.labels[LABEL.stack] } : {}) },
+    };
+    try {
+      return await createObject<Obj>(this.kc, RESOURCES.llmCluster, body, { fieldManager: FIELD_MANAGER });
+    } catch (e) {
+      if (isConflict(e)) {
+        const existing = this.informers.reports.get(cluster.metadata.namespace ?? '', cluster.metadata.name);
+        if (existing) return existing;
+      }
+      throw e;
+    }
+  }
+
+  /** Reads each autoscaled cluster's status ConfigMap; a change enqueues the cluster. */
+  private async pollAutoscalers(): Promise<void> {
+    if (!this.leading) return;
+    const clusters = this.informers.clusters.list();
+    const autoscaled = new Set(
+      this.informers.machineDeployments
+        .list()
+        .filter((md) => md.metadata.annotations?.[UPSTREAM.autoscalerMax] !== undefined)
+        .map((md) => keyOf(md.metadata.namespace, md.metadata.labels?.['cluster.x-k8s.io/cluster-name'] ?? '')),
+    );
+    let next = 0;
+    const work = async () => {
+      while (next < clusters.length && this.leading) {
+        const c = clusters[next++]!;
+        const key = keyOf(c.metadata.namespace, c.metadata.name);
+        if (!autoscaled.has(key)) continue;
+        const read = await this.workload.read(c.metadata.namespace ?? '', c.metadata.name);
+        const previous = this.autoscaler.get(key);
+        let entry: { text?: string; observation: AutoscalerObservation };
+        if (read.kind === 'ok') {
+          entry = previous?.text === read.text ? previous : { text: read.text, observation: observedAutoscaler(parseAutoscalerStatus(read.text)) };
+        } else if (read.kind === 'no-configmap') {
+          entry = { observation: { kind: 'notDeployed', message: read.message } };
+        } else {
+          entry = { observation: { kind: 'unreachable', message: read.message } };
+        }
+        if (!previous || !jsonEqual(previous.observation, entry.observation)) {
+          this.autoscaler.set(key, entry);
+          this.enqueue(key);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, work));
+  }
+
+  /** Forces a read of one cluster's autoscaler status now (tests, and after a kubeconfig Secret appears). */
+  async refreshAutoscaler(): Promise<void> {
+    await this.pollAutoscalers();
+  }
+
+  private gaugesDue = false;
+
+  /** Gauges summarise every report: recomputed at most once a second, not once per reconcile. */
+  private scheduleGauges(): void {
+    if (this.gaugesDue || !this.opts.metrics) return;
+    this.gaugesDue = true;
+    setTimeout(() => {
+      this.gaugesDue = false;
+      this.updateGauges();
+    }, 1000).unref();
+  }
+
+  private updateGauges(): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    const phases = new Map<string, number>();
+    const states = new Map<string, number>();
+    for (const r of this.informers.reports.list()) {
+      const s = r.status as LLMClusterStatus | undefined;
+      if (!s) continue;
+      phases.set(s.phase, (phases.get(s.phase) ?? 0) + 1);
+      for (const b of s.bundles.items) states.set(b.state, (states.get(b.state) ?? 0) + 1);
+    }
+    m.clusters.reset();
+    for (const [phase, n] of phases) m.clusters.set({ phase }, n);
+    m.bundles.reset();
+    for (const [state, n] of states) m.bundles.set({ state }, n);
+  }
+}

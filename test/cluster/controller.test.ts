@@ -1,0 +1,216 @@
+// `llmstack controller` on the real test control plane, with a second control plane as the workload
+// cluster. It runs with a token bound to the ClusterRole in manifests/controller, so a missing
+// permission fails the test. The objects Turtles, Fleet, CAPI and the autoscaler would write are
+// written by the test, in their real formats.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { Controller } from '../../src/controller/controller.js';
+import { ControllerMetrics } from '../../src/controller/metrics.js';
+import type { LLMClusterStatus } from '../../src/controller/types.js';
+import { getObject, kubeRequest, onRequest, type RequestRecord } from '../../src/kube/http.js';
+import type { KubeObject } from '../../src/kube/resources.js';
+import { applyObject } from '../../src/kube/write.js';
+import { describeCluster, startSecondControlPlane, testCluster, waitFor, type ControlPlane, type RestrictedIdentity } from '../support/cluster.js';
+import { repoRoot } from '../support/paths.js';
+import {
+  autoscalerStatusText,
+  BUNDLES,
+  bundleDeployment,
+  bundleDeploymentReady,
+  capiCluster,
+  capiProvisioned,
+  create,
+  fleetBundle,
+  fleetBundleName,
+  fleetCluster,
+  gitRepo,
+  machineDeployment,
+  patchLabels,
+  rancherAgentReady,
+  rancherCluster,
+  RESOURCES,
+  TEST_RANCHER_CLUSTER,
+  writeStatus,
+} from '../support/upstream.js';
+
+const AUTO_IMPORT = 'cluster-api.cattle.io/rancher-auto-import';
+
+let admin: KubeConfig;
+let identity: RestrictedIdentity;
+let workload: ControlPlane;
+let controller: Controller;
+let metrics: ControllerMetrics;
+const forbidden: RequestRecord[] = [];
+
+/** Applies the controller's ClusterRole from manifests/controller/rbac.yaml as the admin. */
+async function installClusterRole(kc: KubeConfig): Promise<void> {
+  const docs = parseAllDocuments(readFileSync(path.join(repoRoot, 'manifests/controller/rbac.yaml'), 'utf8')).map((d) => d.toJS() as KubeObject);
+  const role = docs.find((d) => d.kind === 'ClusterRole')!;
+  await applyObject(kc, role, 'llmstack-test');
+}
+
+async function report(ns: string, name: string): Promise<LLMClusterStatus | undefined> {
+  const o = await getObject(admin, RESOURCES.llmCluster, ns, name);
+  return o?.status as LLMClusterStatus | undefined;
+}
+
+async function label(ns: string, name: string): Promise<string | undefined> {
+  return (await getObject(admin, RESOURCES.capiCluster, ns, name))?.metadata.labels?.[AUTO_IMPORT];
+}
+
+describeCluster('llmstack controller', () => {
+  beforeAll(async () => {
+    admin = testCluster().kubeConfig;
+    await installClusterRole(admin);
+    identity = await testCluster().restrictedIdentity('llmstack-controller');
+    onRequest(identity.kubeConfig, (r) => {
+      if (r.code === 403) forbidden.push(r);
+    });
+    workload = await startSecondControlPlane({ name: 'workload', crds: false });
+    metrics = new ControllerMetrics();
+    controller = new Controller({
+      kubeConfig: identity.kubeConfig,
+      autoscalerPollMs: 300,
+      metrics,
+      log: () => undefined,
+    });
+    await controller.start();
+  });
+
+  afterAll(async () => {
+    await controller?.stop();
+    await workload?.stop();
+  });
+
+  it('labels a new cluster for Rancher auto-import within a second', async () => {
+    const ns = await testCluster().freshNamespace('ctrl-label');
+    const created = performance.now();
+    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'fast'));
+    await waitFor(async () => (await label(ns, 'fast')) === 'true', { timeoutMs: 1000, intervalMs: 20, message: 'auto-import label within 1 s' });
+    expect(performance.now() - created).toBeLessThan(1000);
+    // The first report already sees the label it just set: Turtles waits for the control plane.
+    expect((await waitFor(() => report(ns, 'fast'))).import.state).toBe('WaitingForControlPlane');
+  });
+
+  it('respects an explicit false on the Cluster and on its Namespace', async () => {
+    const ns = await testCluster().freshNamespace('ctrl-optout');
+    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'mine', { [AUTO_IMPORT]: 'false' }));
+    const nsOff = await testCluster().freshNamespace('ctrl-nsoff');
+    await patchLabels(admin, RESOURCES.namespace, undefined, nsOff, { [AUTO_IMPORT]: 'false' });
+    await create(admin, RESOURCES.capiCluster, capiCluster(nsOff, 'inherits'));
+    const a = await waitFor(() => report(ns, 'mine'));
+    const b = await waitFor(() => report(nsOff, 'inherits'));
+    expect(a.import.state).toBe('OptedOut');
+    expect(b.import.state).toBe('OptedOut');
+    expect(await label(ns, 'mine')).toBe('false');
+    expect(await label(nsOff, 'inherits')).toBeUndefined();
+  });
+
+  it('follows provisioning, import, rollout and the autoscaler to Ready, then removes the report with the cluster', async () => {
+    const ns = await testCluster().freshNamespace('ctrl-flow');
+    const name = 'llm';
+    const rancherName = `c-${ns.slice(-6)}`;
+    const agentNs = `cluster-fleet-default-${rancherName}`;
+    const md = `${name}-md-0-x7k2p`;
+
+    // GIVEN a generated Cluster: labelled, Provisioning.
+    await create(admin, RESOURCES.capiCluster, capiCluster(ns, name));
+    await waitFor(async () => (await report(ns, name))?.phase === 'Provisioning');
+
+    // WHEN CAPI brings the control plane up and creates the pool
+    await writeStatus(admin, RESOURCES.capiCluster, ns, name, capiProvisioned());
+    await create(admin, RESOURCES.machineDeployment, machineDeployment(ns, name, md, 2));
+    await writeStatus(admin, RESOURCES.machineDeployment, ns, md, { replicas: 2, readyReplicas: 2, availableReplicas: 2, upToDateReplicas: 2, phase: 'Running' });
+    // THEN it waits for the import
+    await waitFor(async () => (await report(ns, name))?.phase === 'Importing');
+    expect((await report(ns, name))!.import.state).toBe('Pending');
+
+    // WHEN Turtles imports it and the agent comes up
+    await create(admin, TEST_RANCHER_CLUSTER, rancherCluster(ns, name, rancherName));
+    await waitFor(async () => (await report(ns, name))?.import.state === 'Importing');
+    await writeStatus(admin, TEST_RANCHER_CLUSTER, ns, rancherName, rancherAgentReady());
+    await waitFor(async () => (await report(ns, name))?.import.state === 'AgentReady');
+    expect((await report(ns, name))!.phase).toBe('Deploying');
+    expect((await report(ns, name))!.bundles.summary).toBe('0/8');
+
+    // WHEN Fleet registers the cluster and rolls the bundles out
+    const capi = (await getObject(admin, RESOURCES.capiCluster, ns, name))!;
+    for (const n of [agentNs, 'fleet-default']) await create(admin, RESOURCES.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: n } }).catch(() => undefined);
+    await create(admin, RESOURCES.fleetCluster, fleetCluster(rancherName, agentNs, capi.metadata.labels ?? {}));
+    await writeStatus(admin, RESOURCES.fleetCluster, 'fleet-default', rancherName, { namespace: agentNs });
+    await create(admin, RESOURCES.fleetGitRepo, gitRepo()).catch(() => undefined);
+    await writeStatus(admin, RESOURCES.fleetGitRepo, 'fleet-default', 'quickstart-apps', { commit: '3b9f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c' });
+    for (const b of BUNDLES) {
+      await create(admin, RESOURCES.fleetBundle, fleetBundle(b)).catch(() => undefined);
+      await create(admin, RESOURCES.fleetBundleDeployment, bundleDeployment(b, agentNs, rancherName));
+    }
+    await waitFor(async () => (await report(ns, name))?.bundles.total === 8);
+    for (const b of BUNDLES) await writeStatus(admin, RESOURCES.fleetBundleDeployment, agentNs, fleetBundleName(b), bundleDeploymentReady(b));
+    await waitFor(async () => (await report(ns, name))?.bundles.summary === '8/8', { timeoutMs: 15_000 });
+
+    // WHEN the autoscaler reports from the workload cluster, through the kubeconfig Secret CAPI writes
+    await create(admin, { ...RESOURCES.secret }, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `${name}-kubeconfig`, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': name } },
+      data: { value: Buffer.from(readFileSync(workload.kubeconfigPath)).toString('base64') },
+    } as KubeObject);
+    await create(workload.kubeConfig, RESOURCES.configMap, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'cluster-autoscaler-status', namespace: 'kube-system' },
+      data: { status: autoscalerStatusText(ns, md, { ready: 2, target: 2 }) },
+    } as KubeObject);
+
+    // THEN the report is Ready, with every part filled in
+    const ready = await waitFor(async () => {
+      const r = await report(ns, name);
+      return r?.phase === 'Ready' && r.autoscaler.health === 'Healthy' ? r : undefined;
+    }, { timeoutMs: 15_000 }).catch(async (e: unknown) => {
+      throw new Error(`${String(e)}; last report: ${JSON.stringify(await report(ns, name))}`);
+    });
+    expect(ready.import).toStrictEqual({ state: 'AgentReady', rancherCluster: rancherName, message: expect.any(String) as unknown as string });
+    expect(ready.bundles.commit).toBe('3b9f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c');
+    expect(ready.bundles.items.map((b) => `${b.bundle}:${b.state}`)).toStrictEqual(BUNDLES.map((b) => `${b}:Ready`));
+    expect(ready.nodes.summary).toBe('2 (1..3)');
+    expect(ready.autoscaler.health).toBe('Healthy');
+    expect(ready.nodePools[0]).toMatchObject({ name: 'md-0', machineDeployment: md, min: 1, max: 3, replicas: 2, readyReplicas: 2, autoscaler: { health: 'Healthy', cloudProviderTarget: 2 } });
+    expect(ready.conditions.map((c) => `${c.type}=${c.status}`)).toStrictEqual([
+      'Provisioned=True',
+      'Imported=True',
+      'BundlesReady=True',
+      'AutoscalerHealthy=True',
+      'Ready=True',
+    ]);
+
+    // AND events were recorded on the transitions
+    const events = await kubeRequest<{ items: { reason: string; involvedObject: { name: string } }[] }>(admin, 'GET', `/api/v1/namespaces/${ns}/events`);
+    const reasons = new Set(events.items.filter((e) => e.involvedObject.name === name).map((e) => e.reason));
+    expect(reasons).toContain('BundlesReady');
+    expect(reasons).toContain('PhaseChanged');
+
+    // WHEN a garbage status replaces the autoscaler's
+    await kubeRequest(workload.kubeConfig, 'PATCH', '/api/v1/namespaces/kube-system/configmaps/cluster-autoscaler-status', {
+      body: { data: { status: '\u0000{{ not a status ]]' } },
+      contentType: 'application/merge-patch+json',
+    });
+    // THEN it says so, and keeps the rest of the report
+    const garbage = await waitFor(async () => {
+      const r = await report(ns, name);
+      return r?.autoscaler.health === 'Unparseable' ? r : undefined;
+    });
+    expect(garbage.bundles.summary).toBe('8/8');
+    expect(controller.healthy()).toBe(true);
+
+    // WHEN the cluster is deleted THEN its report goes too
+    await kubeRequest(admin, 'DELETE', `/apis/cluster.x-k8s.io/v1beta2/namespaces/${ns}/clusters/${name}`);
+    await waitFor(async () => (await getObject(admin, RESOURCES.llmCluster, ns, name)) === undefined);
+  });
+
+  it('ran on its ClusterRole alone: no request was forbidden', () => {
+    expect(forbidden.map((r) => `${r.verb} ${r.path}`)).toStrictEqual([]);
+  });
+});
