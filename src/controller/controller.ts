@@ -42,6 +42,8 @@ export interface ControllerOptions {
   /** How often the autoscaler status is read from each workload cluster; default 30 s. */
   autoscalerPollMs?: number;
   resyncMs?: number;
+  /** How often informers look again for a CRD that is not installed; default 30 s. */
+  availabilityCheckMs?: number;
   leaderElection?: { namespace: string; name?: string; identity?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   metrics?: ControllerMetrics;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -65,6 +67,8 @@ export class Controller {
   private readonly elector?: LeaderElector;
   private readonly now: () => Date;
   private pollTimer?: NodeJS.Timeout;
+  private availabilityTimer?: NodeJS.Timeout;
+  private availability = '';
   private leading = false;
   private stopped = false;
   private running: Promise<void>[] = [];
@@ -103,7 +107,7 @@ export class Controller {
     this.workload = new WorkloadReader(this.kc);
     if (m) this.unsubscribe = onRequest(this.kc, (r) => m.kubeRequests.inc({ verb: r.verb }));
 
-    const common = { resyncMs: opts.resyncMs ?? 10 * 60_000, log: this.informerLog };
+    const common = { resyncMs: opts.resyncMs ?? 10 * 60_000, log: this.informerLog, ...(opts.availabilityCheckMs ? { availabilityCheckMs: opts.availabilityCheckMs } : {}) };
     const ns = { ...common, ...(opts.namespace ? { namespace: opts.namespace } : {}) };
     this.informers = {
       clusters: new Informer<Obj>(this.kc, RESOURCES.capiCluster, ns),
@@ -176,6 +180,7 @@ export class Controller {
     this.stopped = true;
     this.leading = false;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.availabilityTimer) clearInterval(this.availabilityTimer);
     await this.elector?.stop({ release: options.release ?? true });
     await this.queue.shutdown();
     for (const i of Object.values(this.informers)) i.stop();
@@ -193,6 +198,24 @@ export class Controller {
     for (const r of this.informers.reports.list()) this.queue.add(keyOf(r.metadata.namespace, r.metadata.name));
     void this.pollAutoscalers();
     this.pollTimer = setInterval(() => void this.pollAutoscalers(), this.opts.autoscalerPollMs ?? 30_000);
+    this.availability = this.availabilityKey();
+    this.availabilityTimer = setInterval(() => this.checkAvailability(), Math.min(this.opts.availabilityCheckMs ?? 30_000, 5_000));
+  }
+
+  private availabilityKey(): string {
+    return Object.entries(this.informers)
+      .map(([name, i]) => `${name}=${i.available}`)
+      .join(',');
+  }
+
+  /** A CRD installed or removed later (Fleet, Rancher) changes every report: reconcile them all. */
+  private checkAvailability(): void {
+    const now = this.availabilityKey();
+    if (now === this.availability) return;
+    this.availability = now;
+    for (const [name, inf] of Object.entries(this.informers)) this.opts.metrics?.informersAvailable.set({ resource: name }, inf.available ? 1 : 0);
+    this.log('info', 'served resources changed: reconciling every cluster', { available: now });
+    for (const c of this.informers.clusters.list()) this.queue.add(keyOf(c.metadata.namespace, c.metadata.name));
   }
 
   private enqueue(key: string | undefined): void {
@@ -303,7 +326,8 @@ export class Controller {
       .filter((b) => bundleKeys.has(`${b.metadata.namespace}/${b.metadata.name}`) || (stack !== undefined && b.metadata.labels?.[LABEL.stack] === stack));
     const repos = new Set(bundles.map((b) => `${b.metadata.namespace}/${b.metadata.labels?.[FLEET.repoName]}`));
     const gitRepos = this.informers.gitRepos.list().filter((g) => repos.has(`${g.metadata.namespace}/${g.metadata.name}`));
-    const importMode = this.opts.autoImport === false && !this.informers.rancherClusters.available ? 'none' : 'rancher';
+    // Without Rancher's management Cluster kind there is nothing to import into.
+    const importMode = this.informers.rancherClusters.available ? 'rancher' : 'none';
     return {
       cluster,
       namespace: this.informers.namespaces.get(undefined, ns),
