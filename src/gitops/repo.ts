@@ -122,7 +122,14 @@ async function prepare(dir: string, t: GitTarget): Promise<SimpleGit> {
   if (branch !== t.branch && branch !== 'HEAD') {
     throw new UserError(`${dir} is on branch "${branch}", the spec says "${t.branch}"`, EXIT.invalidInput, `check out "${t.branch}" there, or set spec.git.branch`);
   }
-  if (t.url) await pullLatest(git, t);
+  if (t.url) {
+    // The remote may have moved (a port-forward on a new port): follow the one we were given.
+    const remotes = await git.getRemotes(true);
+    const origin = remotes.find((r) => r.name === 'origin');
+    if (!origin) await git.addRemote('origin', t.url);
+    else if (origin.refs.push !== t.url || origin.refs.fetch !== t.url) await git.remote(['set-url', 'origin', t.url]);
+    await pullLatest(git, t);
+  }
   return git;
 }
 

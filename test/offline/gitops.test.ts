@@ -154,6 +154,23 @@ describe('generate with a push remote other than the URL Fleet pulls', () => {
   });
 });
 
+describe('a working copy whose remote moved', () => {
+  it('follows the remote it is given (a port-forward on a new port)', async () => {
+    server.createRepo('moved-a');
+    server.createRepo('moved-b');
+    const dir = join(work, 'moved');
+    await generateToGit(request('mu', ['one'], { dir, url: server.repoUrl('moved-a') }));
+    // The same history now lives at another URL; the next run must fetch and push there.
+    await gitAsync('-C', dir, 'push', '-q', authedUrl('moved-b'), 'main');
+    const res = await generateToGit(request('mu', ['one', 'two'], { dir, url: server.repoUrl('moved-b') }));
+    expect(res.pushed).toBe(true);
+    expect(git(dir, 'remote', 'get-url', 'origin')).toBe(server.repoUrl('moved-b'));
+    const check = join(work, 'check-moved');
+    await gitAsync('clone', '-q', authedUrl('moved-b'), check);
+    expect(git(check, 'rev-list', '--count', 'HEAD')).toBe('2');
+  });
+});
+
 describe('generate into a local working copy', () => {
   it('deletes a removed cluster\'s files, touches nothing else, and keeps the user\'s own files', async () => {
     const dir = join(work, 'local');
