@@ -99,7 +99,7 @@ export function buildProgram(): Command {
     .option('-n, --namespace <ns>', 'watch CAPI clusters in this namespace only')
     .option('--selector <selector>', 'also auto-import clusters matching this label selector (repeatable)', collect)
     .option('--no-auto-import', 'report only; never label clusters for Rancher auto-import')
-    .option('--workers <n>', 'clusters reconciled in parallel', '4')
+    .option('--workers <n>', 'clusters reconciled in parallel', '16')
     .option('--listen <addr>', 'address for /metrics, /healthz, /readyz', ':8080')
     .option('--leader-elect', 'run as one of several replicas, coordinated by a Lease')
     .option('--lease-namespace <ns>', 'namespace of the Lease', 'llmstack-system')

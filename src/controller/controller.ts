@@ -4,8 +4,8 @@
 // place (report.ts) and writes it only when it changed.
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { FIELD_MANAGER } from '../kube/client.js';
 import { isConflict, isNotFound, onRequest } from '../kube/http.js';
+import { FIELD_MANAGER } from '../kube/resources.js';
 import { Informer, type Logger } from '../kube/informer.js';
 import { LeaderElector } from '../kube/lease.js';
 import { WorkQueue } from '../kube/queue.js';
@@ -120,6 +120,7 @@ export class Controller {
       rancherClusters: new Informer<Obj>(this.kc, RESOURCES.rancherCluster, common),
       reports: new Informer<Obj>(this.kc, RESOURCES.llmCluster, ns),
     };
+    this.addIndexes();
     this.wire();
     if (opts.leaderElection) {
       this.elector = new LeaderElector(this.kc, {
@@ -193,7 +194,8 @@ export class Controller {
     this.leading = true;
     this.opts.metrics?.leader.set(1);
     this.log('info', 'leading: reconciling every cluster');
-    this.running.push(this.queue.run((key) => this.reconcile(key), this.opts.workers ?? 4));
+    // Reconciles mostly wait on the API server, so many run at once.
+    this.running.push(this.queue.run((key) => this.reconcile(key), this.opts.workers ?? 16));
     for (const c of this.informers.clusters.list()) this.queue.add(keyOf(c.metadata.namespace, c.metadata.name));
     for (const r of this.informers.reports.list()) this.queue.add(keyOf(r.metadata.namespace, r.metadata.name));
     void this.pollAutoscalers();
@@ -222,6 +224,31 @@ export class Controller {
     if (key && this.leading) this.queue.add(key);
   }
 
+  private addIndexes(): void {
+    const label = (o: Obj, k: string) => o.metadata.labels?.[k];
+    this.informers.bundleDeployments.addIndex('fleetCluster', (bd) => {
+      const name = label(bd, FLEET.clusterName);
+      const ns = label(bd, FLEET.clusterNamespace);
+      return name && ns ? [keyOf(ns, name)] : [`ns:${bd.metadata.namespace}`];
+    });
+    this.informers.bundleDeployments.addIndex('bundle', (bd) => [`${label(bd, FLEET.bundleNamespace)}/${label(bd, FLEET.bundleName)}`]);
+    this.informers.fleetClusters.addIndex('rancherName', (fc) => (label(fc, FLEET.rancherClusterName) ? [label(fc, FLEET.rancherClusterName)!] : []));
+    this.informers.fleetClusters.addIndex('agentNs', (fc) => {
+      const ns = (fc.status as { namespace?: string } | undefined)?.namespace;
+      return ns ? [ns] : [];
+    });
+    this.informers.rancherClusters.addIndex('name', (rc) => [rc.metadata.name]);
+    this.informers.rancherClusters.addIndex('owner', (rc) => {
+      const k = this.capiKeyOfRancher(rc);
+      return k ? [k] : [];
+    });
+    this.informers.bundles.addIndex('stack', (b) => (label(b, LABEL.stack) ? [label(b, LABEL.stack)!] : []));
+    this.informers.bundles.addIndex('repo', (b) => [`${b.metadata.namespace}/${label(b, FLEET.repoName)}`]);
+    this.informers.machineDeployments.addIndex('cluster', (md) => [keyOf(md.metadata.namespace, label(md, 'cluster.x-k8s.io/cluster-name') ?? '')]);
+    this.informers.clusters.addIndex('namespace', (c) => [c.metadata.namespace ?? '']);
+    this.informers.clusters.addIndex('stack', (c) => (label(c, LABEL.stack) ? [label(c, LABEL.stack)!] : []));
+  }
+
   /** Maps every watched object to the cluster keys it concerns. */
   private wire(): void {
     const on = (inf: Informer<Obj>, keys: (o: Obj) => (string | undefined)[]) => {
@@ -236,10 +263,7 @@ export class Controller {
     on(this.informers.clusters, self);
     on(this.informers.reports, self);
     on(this.informers.namespaces, (n) =>
-      this.informers.clusters
-        .list()
-        .filter((c) => c.metadata.namespace === n.metadata.name)
-        .map((c) => keyOf(c.metadata.namespace, c.metadata.name)),
+      this.informers.clusters.byIndex('namespace', n.metadata.name).map((c) => keyOf(c.metadata.namespace, c.metadata.name)),
     );
     on(this.informers.machineDeployments, (md) => {
       const c = md.metadata.labels?.['cluster.x-k8s.io/cluster-name'];
@@ -251,10 +275,7 @@ export class Controller {
     on(this.informers.bundles, (b) => this.capiKeysOfBundle(b));
     // A new commit changes every bundle of the repo; those events follow, this one only refreshes commits.
     on(this.informers.gitRepos, (g) =>
-      this.informers.bundles
-        .list()
-        .filter((b) => b.metadata.namespace === g.metadata.namespace && b.metadata.labels?.[FLEET.repoName] === g.metadata.name)
-        .flatMap((b) => this.capiKeysOfBundle(b)),
+      this.informers.bundles.byIndex('repo', `${g.metadata.namespace}/${g.metadata.name}`).flatMap((b) => this.capiKeysOfBundle(b)),
     );
   }
 
@@ -268,7 +289,7 @@ export class Controller {
   private capiKeysOfFleetCluster(fc: Obj): string[] {
     const rancherName = fc.metadata.labels?.[FLEET.rancherClusterName];
     if (rancherName) {
-      const rc = this.informers.rancherClusters.list().find((r) => r.metadata.name === rancherName);
+      const rc = this.informers.rancherClusters.byIndex('name', rancherName)[0];
       const key = rc && this.capiKeyOfRancher(rc);
       if (key) return [key];
     }
@@ -280,7 +301,7 @@ export class Controller {
     const name = bd.metadata.labels?.[FLEET.clusterName];
     const ns = bd.metadata.labels?.[FLEET.clusterNamespace];
     if (name && ns) return this.informers.fleetClusters.get(ns, name);
-    return this.informers.fleetClusters.list().find((fc) => (fc.status as { namespace?: string } | undefined)?.namespace === bd.metadata.namespace);
+    return this.informers.fleetClusters.byIndex('agentNs', bd.metadata.namespace ?? '')[0];
   }
 
   private capiKeysOfBundleDeployment(bd: Obj): string[] {
@@ -290,15 +311,13 @@ export class Controller {
 
   private capiKeysOfBundle(b: Obj): string[] {
     const keys = new Set<string>();
-    for (const bd of this.informers.bundleDeployments.list()) {
-      if (bd.metadata.labels?.[FLEET.bundleName] === b.metadata.name && bd.metadata.labels?.[FLEET.bundleNamespace] === b.metadata.namespace) {
-        this.capiKeysOfBundleDeployment(bd).forEach((k) => keys.add(k));
-      }
+    for (const bd of this.informers.bundleDeployments.byIndex('bundle', `${b.metadata.namespace}/${b.metadata.name}`)) {
+      this.capiKeysOfBundleDeployment(bd).forEach((k) => keys.add(k));
     }
     const stack = b.metadata.labels?.[LABEL.stack];
     const bundle = b.metadata.labels?.[LABEL.bundle];
     if (stack && bundle) {
-      for (const c of this.informers.clusters.list()) {
+      for (const c of this.informers.clusters.byIndex('stack', stack)) {
         if (c.metadata.labels?.[LABEL.stack] === stack && c.metadata.labels?.[`${LABEL.bundlePrefix}${bundle}`] === 'true') keys.add(keyOf(c.metadata.namespace, c.metadata.name));
       }
     }
@@ -308,17 +327,27 @@ export class Controller {
   /** Fleet Clusters that stand for the CAPI cluster ns/name. */
   private fleetClustersOf(cluster: Obj): Obj[] {
     const key = keyOf(cluster.metadata.namespace, cluster.metadata.name);
-    return this.informers.fleetClusters.list().filter((fc) => this.capiKeysOfFleetCluster(fc).includes(key));
+    // Candidates: CAAPF's (same namespace and name) and Rancher's (named after a Rancher cluster this one owns).
+    const candidates = new Set<Obj>();
+    const same = this.informers.fleetClusters.get(cluster.metadata.namespace ?? '', cluster.metadata.name);
+    if (same) candidates.add(same);
+    for (const rc of this.informers.rancherClusters.byIndex('owner', key)) for (const fc of this.informers.fleetClusters.byIndex('rancherName', rc.metadata.name)) candidates.add(fc);
+    return [...candidates].filter((fc) => this.capiKeysOfFleetCluster(fc).includes(key));
   }
 
   private inputsFor(cluster: Obj): Parameters<typeof computeReport>[0] {
     const ns = cluster.metadata.namespace ?? '';
     const name = cluster.metadata.name;
     const fleetClusters = this.fleetClustersOf(cluster);
-    const bundleDeployments = this.informers.bundleDeployments.list().filter((bd) => {
-      const fc = this.fleetClusterOf(bd);
-      return fc !== undefined && fleetClusters.includes(fc);
-    });
+    const bundleDeployments = fleetClusters
+      .flatMap((fc) => [
+        ...this.informers.bundleDeployments.byIndex('fleetCluster', keyOf(fc.metadata.namespace, fc.metadata.name)),
+        ...((fc.status as { namespace?: string } | undefined)?.namespace ? this.informers.bundleDeployments.byIndex('fleetCluster', `ns:${(fc.status as { namespace: string }).namespace}`) : []),
+      ])
+      .filter((bd) => {
+        const fc = this.fleetClusterOf(bd);
+        return fc !== undefined && fleetClusters.includes(fc);
+      });
     const stack = cluster.metadata.labels?.[LABEL.stack];
     const bundleKeys = new Set(bundleDeployments.map((bd) => `${bd.metadata.labels?.[FLEET.bundleNamespace]}/${bd.metadata.labels?.[FLEET.bundleName]}`));
     const bundles = this.informers.bundles
@@ -332,13 +361,11 @@ export class Controller {
       cluster,
       namespace: this.informers.namespaces.get(undefined, ns),
       importMode,
-      rancherClusters: this.informers.rancherClusters
-        .list()
-        .filter((rc) => rc.metadata.labels?.[TURTLES.ownerName] === name && rc.metadata.labels?.[TURTLES.ownerNamespace] === ns),
+      rancherClusters: this.informers.rancherClusters.byIndex('owner', keyOf(ns, name)),
       bundles,
       bundleDeployments,
       gitRepos,
-      machineDeployments: this.informers.machineDeployments.list().filter((md) => md.metadata.namespace === ns && md.metadata.labels?.['cluster.x-k8s.io/cluster-name'] === name),
+      machineDeployments: this.informers.machineDeployments.byIndex('cluster', keyOf(ns, name)),
       autoscaler: this.autoscaler.get(keyOf(ns, name))?.observation,
     };
   }
@@ -366,7 +393,12 @@ export class Controller {
       }
 
       // Report on the cluster as labelled, not as the cache saw it a moment ago.
-      const cluster = this.opts.autoImport !== false ? await this.ensureAutoImport(cached) : cached;
+      // Label first and alone: the report follows on the update event, behind the labels of a burst.
+      if (this.opts.autoImport !== false && (await this.ensureAutoImport(cached)) !== cached) {
+        m?.reconciles.inc({ result: 'labelled' });
+        return;
+      }
+      const cluster = cached;
 
       let current = report;
       if (!current) current = await this.createReport(cluster);

@@ -1,7 +1,7 @@
 // The autoscaler's own view, read from the workload cluster: the `cluster-autoscaler-status` ConfigMap
 // in kube-system, reached through the kubeconfig Secret CAPI writes (`<cluster>-kubeconfig`, key
 // `value`). Clients are cached per cluster and rebuilt when the Secret changes.
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 export const STATUS_CONFIGMAP = { namespace: 'kube-system', name: 'cluster-autoscaler-status' } as const;
 
@@ -21,6 +21,7 @@ export class WorkloadReader {
 
   /** Reads the autoscaler status of the cluster `ns/name`; never throws. */
   async read(namespace: string, cluster: string): Promise<WorkloadRead> {
+    const { CoreV1Api, KubeConfig } = await import('@kubernetes/client-node');
     const key = `${namespace}/${cluster}`;
     let secret: { data?: Record<string, string>; metadata?: { resourceVersion?: string } };
     try {

@@ -1,8 +1,9 @@
 // The one door to Kubernetes for the CLI: kubeconfig loading and typed errors.
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { EXIT, UserError } from '../errors.js';
+import { FIELD_MANAGER } from './resources.js';
 
-export const FIELD_MANAGER = 'llmstack';
+export { FIELD_MANAGER };
 
 export function loadKubeConfig(path?: string): KubeConfig {
   const kc = new KubeConfig();

@@ -146,6 +146,55 @@ export class Informer<T extends KubeObject = KubeObject> {
     await this.running;
   }
 
+  private readonly indexes = new Map<string, { fn: (o: T) => string[]; map: Map<string, Set<string>> }>();
+
+  /** Adds an index (client-go's Indexer): objects by the values fn gives them. Before start(). */
+  addIndex(name: string, fn: (o: T) => string[]): this {
+    this.indexes.set(name, { fn, map: new Map() });
+    return this;
+  }
+
+  /** Cached objects whose index `name` includes value. */
+  byIndex(name: string, value: string): T[] {
+    const keys = this.indexes.get(name)?.map.get(value);
+    if (!keys) return [];
+    const out: T[] = [];
+    for (const k of keys) {
+      const o = this.cache.get(k);
+      if (o) out.push(o);
+    }
+    return out;
+  }
+
+  private store(key: string, obj: T): void {
+    if (this.indexes.size) this.unindex(key);
+    this.cache.set(key, obj);
+    for (const { fn, map } of this.indexes.values()) {
+      for (const v of fn(obj)) {
+        let set = map.get(v);
+        if (!set) map.set(v, (set = new Set()));
+        set.add(key);
+      }
+    }
+  }
+
+  private unstore(key: string): void {
+    if (this.indexes.size) this.unindex(key);
+    this.cache.delete(key);
+  }
+
+  private unindex(key: string): void {
+    const old = this.cache.get(key);
+    if (!old) return;
+    for (const { fn, map } of this.indexes.values()) {
+      for (const v of fn(old)) {
+        const set = map.get(v);
+        set?.delete(key);
+        if (set?.size === 0) map.delete(v);
+      }
+    }
+  }
+
   /** Every cached object. */
   list(): T[] {
     return [...this.cache.values()];
@@ -231,16 +280,17 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.resyncDue = false;
     this.rv = resourceVersion;
     this.markAvailable();
+    for (const o of items) delete o.metadata.managedFields;
     const fresh = new Map(items.map((o) => [objectKey(o), o]));
     for (const [key, old] of this.cache) {
       if (!fresh.has(key)) {
-        this.cache.delete(key);
+        this.unstore(key);
         this.emit('delete', old);
       }
     }
     for (const [key, obj] of fresh) {
       const old = this.cache.get(key);
-      this.cache.set(key, obj);
+      this.store(key, obj);
       if (!old) this.emit('add', obj);
       else if (reason === 'resync' || old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit('update', obj, old);
     }
@@ -317,6 +367,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       return;
     }
     if (!obj?.metadata?.name) return;
+    delete obj.metadata.managedFields;
     const rt = this.resolved ?? this.rt;
     // Watch events of built-in kinds may lack these, as list items do.
     if (!obj.apiVersion) obj.apiVersion = apiVersionOf(rt);
@@ -324,10 +375,10 @@ export class Informer<T extends KubeObject = KubeObject> {
     const key = objectKey(obj);
     const old = this.cache.get(key);
     if (ev.type === 'DELETED') {
-      this.cache.delete(key);
+      this.unstore(key);
       if (old) this.emit('delete', obj);
     } else {
-      this.cache.set(key, obj);
+      this.store(key, obj);
       if (old) this.emit('update', obj, old);
       else this.emit('add', obj);
     }
@@ -362,7 +413,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       this.log('warn', `${this.label}: not served (${why}; is its CRD installed?); checking again every ${every}`);
     }
     for (const [key, obj] of this.cache) {
-      this.cache.delete(key);
+      this.unstore(key);
       this.emit('delete', obj);
     }
     this.rv = '';

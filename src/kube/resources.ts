@@ -1,6 +1,9 @@
 // Typed descriptors of every Kubernetes resource llmstack reads or writes, in one place, and the REST
 // paths built from them. Nothing else in the code spells a group, version or plural.
 
+/** The one field manager of every llmstack write (server-side apply and patches). */
+export const FIELD_MANAGER = 'llmstack';
+
 export interface ResourceType {
   /** API group; '' for the core group. */
   group: string;

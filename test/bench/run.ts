@@ -1,11 +1,13 @@
 // `npm run bench`: generator speed on a 1,000-cluster spec, each phase in a fresh process, with the
 // ratio to a floor that writes the same objects to the same files with JSON.stringify. Figures are
-// medians of several runs: the machine is small and noisy, so single runs mislead.
+// medians of several runs: the machine is small and noisy, so single runs mislead. Then the controller
+// on a private kube-apiserver (controller.ts; BENCH_SKIP_CONTROLLER=1 skips it).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runControllerBench } from './controller.js';
 
 const N = Number(process.env.BENCH_CLUSTERS ?? 1000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -66,3 +68,5 @@ console.log(`\naims: cold < 3000 ms, no-op < 1000 ms, render/floor < 2.0`);
 console.log(
   `      cold ${cold.ms < 3000 ? 'ok' : 'MISSED'}, no-op ${noop.ms < 1000 ? 'ok' : 'MISSED'}, ratio ${jsYamlRender.ms / floor.ms < 2 ? 'ok' : 'MISSED'}`,
 );
+
+if (process.env.BENCH_SKIP_CONTROLLER !== '1') await runControllerBench();
