@@ -1,9 +1,11 @@
 // `llmstack status`: the controller's LLMCluster reports, a line per cluster.
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { EXIT, UserError } from '../errors.js';
 import { loadKubeConfig } from '../kube/client.js';
-import { LLMCLUSTER, type LLMClusterStatus } from '../controller/types.js';
+import { isNotFound, listObjects } from '../kube/http.js';
+import { RESOURCES } from '../kube/resources.js';
+import type { LLMClusterStatus } from '../controller/types.js';
 
 export interface StatusOptions {
   kubeconfig?: string;
@@ -20,17 +22,14 @@ export interface LLMClusterObject {
 }
 
 export async function listReports(kc: KubeConfig, namespace?: string): Promise<LLMClusterObject[]> {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  const { group, version, plural } = LLMCLUSTER;
   try {
-    const res = (namespace
-      ? await api.listNamespacedCustomObject({ group, version, namespace, plural })
-      : await api.listClusterCustomObject({ group, version, plural })) as { items: LLMClusterObject[] };
-    return res.items.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+    const { items } = await listObjects(kc, RESOURCES.llmCluster, namespace ? { namespace } : {});
+    return (items as unknown as LLMClusterObject[]).sort((a, b) =>
+      `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
+    );
   } catch (e) {
-    const code = (e as { code?: number }).code;
-    if (code === 404) {
-      throw new UserError('the LLMCluster CRD is not installed on this cluster', EXIT.invalidInput, 'install the controller: kubectl apply -k manifests/controller');
+    if (isNotFound(e)) {
+      throw new UserError('the LLMCluster CRD is not installed on this cluster', EXIT.invalidInput, 'install the controller: kubectl apply -f manifests/crds && kubectl apply -k manifests/controller');
     }
     throw new UserError(`cannot list LLMClusters: ${(e as Error).message}`, EXIT.invalidInput, 'check --kubeconfig and that you may list llmclusters.llmstack.dev');
   }

@@ -501,11 +501,6 @@ export class Controller {
     await Promise.all(Array.from({ length: 8 }, work));
   }
 
-  /** Forces a read of one cluster's autoscaler status now (tests, and after a kubeconfig Secret appears). */
-  async refreshAutoscaler(): Promise<void> {
-    await this.pollAutoscalers();
-  }
-
   private gaugesDue = false;
 
   /** Gauges summarise every report: recomputed at most once a second, not once per reconcile. */

@@ -4,7 +4,7 @@
 import type { BundleEntry, Catalog } from '../catalog/types.js';
 import type { Cluster, Stack } from '../spec/schema.js';
 import { renderLitellm } from './apps/litellm.js';
-import { APPS_NAMESPACE, renderOllama } from './apps/ollama.js';
+import { renderOllama } from './apps/ollama.js';
 import { clusterNamespace } from './cluster.js';
 import { LABEL } from './labels.js';
 import { generatedHeader } from './yaml.js';
@@ -97,4 +97,3 @@ export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonl
   return files;
 }
 
-export { APPS_NAMESPACE };

@@ -7,8 +7,8 @@
 //   bundles/<bundle>/                         apps for the workload clusters (Fleet: fleet-default
 //                                             or the cluster's namespace with CAAPF)
 //   bootstrap/gitrepos.yaml                   the GitRepos to apply once (needs spec.git.url)
-import type { Catalog, ClusterClassEntry, KubeObject } from '../catalog/types.js';
-import type { Cluster, Stack } from '../spec/schema.js';
+import type { Catalog, ClusterClassEntry } from '../catalog/types.js';
+import type { Stack } from '../spec/schema.js';
 import { needsAutoscaler, renderAutoscaler } from './autoscaler.js';
 import { bundleClosure, renderBundle, type RenderedFile, type TreeFile } from './bundles.js';
 import { clusterNamespace, renderCluster } from './cluster.js';
@@ -119,8 +119,3 @@ function infraTemplatePlurals(entry: ClusterClassEntry): string[] {
   return [...kinds].map((k) => `${k.toLowerCase()}s`);
 }
 
-export function clustersOf(stack: Stack): Cluster[] {
-  return stack.spec.clusters;
-}
-
-export type { KubeObject };

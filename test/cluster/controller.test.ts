@@ -214,3 +214,38 @@ describeCluster('llmstack controller', () => {
     expect(forbidden.map((r) => `${r.verb} ${r.path}`)).toStrictEqual([]);
   });
 });
+
+describeCluster('llmstack status', () => {
+  it('prints a line per cluster from the LLMCluster reports, and exits 4 while one is not Ready', async () => {
+    const { statusCommand } = await import('../../src/cli/status.js');
+    const admin = testCluster().kubeConfig;
+    const ns = await testCluster().freshNamespace('status');
+    await create(admin, RESOURCES.llmCluster, {
+      apiVersion: 'llmstack.dev/v1alpha1',
+      kind: 'LLMCluster',
+      metadata: { name: 'shown', namespace: ns },
+      spec: { clusterName: 'shown' },
+    } as KubeObject);
+    const status: LLMClusterStatus = {
+      phase: 'Deploying',
+      import: { state: 'AgentReady' },
+      bundles: { summary: '7/8', ready: 7, total: 8, items: [{ name: 'quickstart-apps-bundles-ollama', state: 'NotReady', message: 'deployment llm/ollama in-progress' }] },
+      nodes: { summary: '2 (1..3)', ready: 2, desired: 2, min: 1, max: 3 },
+      nodePools: [],
+      autoscaler: { health: 'Healthy' },
+      conditions: [],
+    };
+    await writeStatus(admin, RESOURCES.llmCluster, ns, 'shown', status);
+    const out: string[] = [];
+    const code = await statusCommand({ kubeconfig: testCluster().kubeconfigPath, namespace: ns }, (l) => out.push(l));
+    expect(code).toBe(4);
+    const [header, row] = out[0]!.split('\n');
+    expect(header!.split(/\s+/)).toStrictEqual(['NAMESPACE', 'NAME', 'PHASE', 'IMPORT', 'BUNDLES', 'NODES', 'AUTOSCALER', 'AGE', 'MESSAGE']);
+    expect(row).toMatch(
+      new RegExp(`^${ns}\\s+shown\\s+Deploying\\s+AgentReady\\s+bundles 7/8\\s+nodes 2 \\(1\\.\\.3\\)\\s+Healthy\\s+\\d+s\\s+quickstart-apps-bundles-ollama: NotReady \\(deployment llm/ollama in-progress\\)$`),
+    );
+    const json: string[] = [];
+    await statusCommand({ kubeconfig: testCluster().kubeconfigPath, namespace: ns, output: 'json' }, (l) => json.push(l));
+    expect(JSON.parse(json[0]!)).toStrictEqual([{ namespace: ns, name: 'shown', status }]);
+  });
+});
