@@ -11,6 +11,7 @@ export interface ControllerCliOptions {
   selector?: string[];
   autoImport?: boolean;
   workers?: string;
+  labelWorkers?: string;
   listen?: string;
   leaderElect?: boolean;
   leaseNamespace?: string;
@@ -20,13 +21,14 @@ export interface ControllerCliOptions {
 export async function controllerCommand(o: ControllerCliOptions): Promise<void> {
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'llmstack-controller' } });
   const metrics = new ControllerMetrics();
-  const kc = loadKubeConfig(o.kubeconfig);
+  const kc = await loadKubeConfig(o.kubeconfig);
   const controller = new Controller({
     kubeConfig: kc,
     namespace: o.namespace,
     selectors: o.selector,
     autoImport: o.autoImport !== false,
     workers: o.workers ? Number(o.workers) : undefined,
+    labelWorkers: o.labelWorkers ? Number(o.labelWorkers) : undefined,
     autoscalerPollMs: o.autoscalerPoll ? Number(o.autoscalerPoll) * 1000 : undefined,
     leaderElection: o.leaderElect ? { namespace: o.leaseNamespace ?? 'llmstack-system', identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}` } : undefined,
     metrics,

@@ -95,11 +95,12 @@ export function buildProgram(): Command {
   program
     .command('controller')
     .description('run the controller on the management cluster: auto-import, rollout and autoscaler reports')
-    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)')
+    .option('--kubeconfig <file>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config, else the pod service account)')
     .option('-n, --namespace <ns>', 'watch CAPI clusters in this namespace only')
     .option('--selector <selector>', 'also auto-import clusters matching this label selector (repeatable)', collect)
     .option('--no-auto-import', 'report only; never label clusters for Rancher auto-import')
     .option('--workers <n>', 'clusters reconciled in parallel', '16')
+    .option('--label-workers <n>', 'more workers only for clusters waiting for their auto-import label', '16')
     .option('--listen <addr>', 'address for /metrics, /healthz, /readyz', ':8080')
     .option('--leader-elect', 'run as one of several replicas, coordinated by a Lease')
     .option('--lease-namespace <ns>', 'namespace of the Lease', 'llmstack-system')

@@ -1,5 +1,5 @@
 // `llmstack status`: the controller's LLMCluster reports, a line per cluster.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClientConfig } from '../kube/config.js';
 import { stringify } from 'yaml';
 import { EXIT, UserError } from '../errors.js';
 import { loadKubeConfig } from '../kube/client.js';
@@ -21,7 +21,7 @@ export interface LLMClusterObject {
   status?: LLMClusterStatus;
 }
 
-export async function listReports(kc: KubeConfig, namespace?: string): Promise<LLMClusterObject[]> {
+export async function listReports(kc: KubeClientConfig, namespace?: string): Promise<LLMClusterObject[]> {
   try {
     const { items } = await listObjects(kc, RESOURCES.llmCluster, namespace ? { namespace } : {});
     return (items as unknown as LLMClusterObject[]).sort((a, b) =>
@@ -74,7 +74,7 @@ function render(items: LLMClusterObject[], output: StatusOptions['output']): str
 }
 
 export async function statusCommand(o: StatusOptions, print: (s: string) => void, signal?: AbortSignal): Promise<number> {
-  const kc = loadKubeConfig(o.kubeconfig);
+  const kc = await loadKubeConfig(o.kubeconfig);
   const namespace = o.allNamespaces ? undefined : o.namespace;
   let last = '';
   for (;;) {

@@ -2,7 +2,6 @@
 // schemas offline (--crds), and/or against a live API server as a server-side dry run (--server).
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KubernetesObject } from '@kubernetes/client-node';
 import { PACKAGE_ROOT } from '../catalog/load.js';
 import { EXIT, UserError } from '../errors.js';
 import { loadKubeConfig, serverDryRun } from '../kube/client.js';
@@ -43,8 +42,8 @@ export async function validateCommand(o: ValidateOptions, print: (s: string) => 
   }
 
   if (o.server) {
-    const kc = loadKubeConfig(o.kubeconfig);
-    const objects = files.flatMap((f) => objectsOf(f)) as KubernetesObject[];
+    const kc = await loadKubeConfig(o.kubeconfig);
+    const objects = files.flatMap((f) => objectsOf(f));
     const results = await serverDryRun(kc, objects);
     const bad = results.filter((r) => !r.ok);
     for (const r of bad) print(`  ${r.object}: ${r.message}`);

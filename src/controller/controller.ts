@@ -3,14 +3,14 @@
 // the caches, labels the cluster for Rancher's auto-import when it should, computes the report in one
 // place (report.ts) and writes it only when it changed.
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClientConfig } from '../kube/config.js';
 import { isConflict, isNotFound, onRequest } from '../kube/http.js';
 import { FIELD_MANAGER } from '../kube/resources.js';
 import { Informer, type Logger } from '../kube/informer.js';
 import { LeaderElector } from '../kube/lease.js';
 import { WorkQueue } from '../kube/queue.js';
 import { apiVersionOf, keyOf, RESOURCES, splitKey, type KubeObject } from '../kube/resources.js';
-import { applyStatus, createObject, deleteObject, EventRecorder, jsonEqual, mergePatchLabels } from '../kube/write.js';
+import { createObject, deleteObject, EventRecorder, jsonEqual, mergePatchLabels, patchStatus } from '../kube/write.js';
 import { LABEL, UPSTREAM } from '../render/labels.js';
 import { autoImportDecision, managedBy, parseLabelSelector, TURTLES, type LabelSelector } from './autoimport.js';
 import { parseAutoscalerStatus } from './autoscaler-status.js';
@@ -31,7 +31,7 @@ const FLEET = {
 } as const;
 
 export interface ControllerOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeClientConfig;
   /** Watch one namespace only (CAPI objects); default all. */
   namespace?: string;
   /** Extra label selectors (string form) for clusters to auto-import besides those llmstack generated. */
@@ -39,6 +39,8 @@ export interface ControllerOptions {
   /** Add Rancher's auto-import label to managed clusters; default true. */
   autoImport?: boolean;
   workers?: number;
+  /** Extra workers kept for clusters waiting for their auto-import label; default 16. */
+  labelWorkers?: number;
   /** How often the autoscaler status is read from each workload cluster; default 30 s. */
   autoscalerPollMs?: number;
   resyncMs?: number;
@@ -55,7 +57,7 @@ export interface ControllerOptions {
 type Obj = KubeObject & ObjectLike;
 
 export class Controller {
-  private readonly kc: KubeConfig;
+  private readonly kc: KubeClientConfig;
   private readonly log: NonNullable<ControllerOptions['log']>;
   private readonly informerLog: Logger;
   private readonly selectors: LabelSelector[];
@@ -64,6 +66,8 @@ export class Controller {
   private readonly recorder: EventRecorder;
   private readonly workload: WorkloadReader;
   private readonly autoscaler = new Map<string, { text?: string; observation: AutoscalerObservation }>();
+  /** When a watch event first showed each cluster needing the auto-import label (for the latency metric). */
+  private readonly needsLabelSince = new Map<string, number>();
   private readonly elector?: LeaderElector;
   private readonly now: () => Date;
   private pollTimer?: NodeJS.Timeout;
@@ -194,9 +198,12 @@ export class Controller {
     this.leading = true;
     this.opts.metrics?.leader.set(1);
     this.log('info', 'leading: reconciling every cluster');
-    // Reconciles mostly wait on the API server, so many run at once.
+    // Reconciles mostly wait on the API server, so many run at once; labels have workers of their own so
+    // a burst of new clusters is labelled while the reports of earlier ones are still being written.
     this.running.push(this.queue.run((key) => this.reconcile(key), this.opts.workers ?? 16));
-    for (const c of this.informers.clusters.list()) this.queue.add(keyOf(c.metadata.namespace, c.metadata.name));
+    const labelWorkers = this.opts.autoImport === false ? 0 : (this.opts.labelWorkers ?? 16);
+    if (labelWorkers > 0) this.running.push(this.queue.run((key) => this.reconcile(key), labelWorkers, { urgentOnly: true }));
+    for (const c of this.informers.clusters.list()) this.onClusterEvent(c);
     for (const r of this.informers.reports.list()) this.queue.add(keyOf(r.metadata.namespace, r.metadata.name));
     void this.pollAutoscalers();
     this.pollTimer = setInterval(() => void this.pollAutoscalers(), this.opts.autoscalerPollMs ?? 30_000);
@@ -220,8 +227,26 @@ export class Controller {
     for (const c of this.informers.clusters.list()) this.queue.add(keyOf(c.metadata.namespace, c.metadata.name));
   }
 
-  private enqueue(key: string | undefined): void {
-    if (key && this.leading) this.queue.add(key);
+  private enqueue(key: string | undefined, options?: { urgent?: boolean }): void {
+    if (key && this.leading) this.queue.add(key, options);
+  }
+
+  private needsLabel(c: Obj): boolean {
+    if (this.opts.autoImport === false) return false;
+    return autoImportDecision(c, this.informers.namespaces.get(undefined, c.metadata.namespace ?? ''), { managed: this.managed }).label;
+  }
+
+  /** A cluster that needs its label jumps the queue: a label is one cheap patch, a report several writes. */
+  private onClusterEvent(c: Obj): void {
+    if (!this.leading) return;
+    const key = keyOf(c.metadata.namespace, c.metadata.name);
+    if (this.needsLabel(c)) {
+      if (!this.needsLabelSince.has(key)) this.needsLabelSince.set(key, performance.now());
+      this.enqueue(key, { urgent: true });
+    } else {
+      this.needsLabelSince.delete(key);
+      this.enqueue(key);
+    }
   }
 
   private addIndexes(): void {
@@ -260,7 +285,11 @@ export class Controller {
       inf.on('delete', handle);
     };
     const self = (o: Obj) => [keyOf(o.metadata.namespace, o.metadata.name)];
-    on(this.informers.clusters, self);
+    this.informers.clusters.on('add', (c) => this.onClusterEvent(c)).on('update', (c) => this.onClusterEvent(c));
+    this.informers.clusters.on('delete', (c) => {
+      this.needsLabelSince.delete(keyOf(c.metadata.namespace, c.metadata.name));
+      this.enqueue(keyOf(c.metadata.namespace, c.metadata.name));
+    });
     on(this.informers.reports, self);
     on(this.informers.namespaces, (n) =>
       this.informers.clusters.byIndex('namespace', n.metadata.name).map((c) => keyOf(c.metadata.namespace, c.metadata.name)),
@@ -405,7 +434,7 @@ export class Controller {
       const previous = current.status as LLMClusterStatus | undefined;
       const status = computeReport(this.inputsFor(cluster), previous, this.now().toISOString());
       if (!jsonEqual(previous, status)) {
-        await applyStatus(this.kc, RESOURCES.llmCluster, ns, name, status, FIELD_MANAGER, { current });
+        await patchStatus(this.kc, RESOURCES.llmCluster, current, status, FIELD_MANAGER);
         m?.statusWrites.inc();
         for (const ev of transitions(previous, status)) {
           m?.events.inc({ reason: ev.reason });
@@ -435,8 +464,12 @@ export class Controller {
       resourceVersion: cluster.metadata.resourceVersion,
       fieldManager: FIELD_MANAGER,
     });
+    const key = keyOf(cluster.metadata.namespace, cluster.metadata.name);
+    const since = this.needsLabelSince.get(key);
+    this.needsLabelSince.delete(key);
     this.opts.metrics?.autoImportLabels.inc();
-    this.log('info', 'labelled for Rancher auto-import', { cluster: keyOf(cluster.metadata.namespace, cluster.metadata.name) });
+    if (since !== undefined) this.opts.metrics?.autoImportLatency.observe((performance.now() - since) / 1000);
+    this.log('info', 'labelled for Rancher auto-import', { cluster: key });
     return updated;
   }
 

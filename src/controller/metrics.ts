@@ -15,6 +15,12 @@ export class ControllerMetrics {
   readonly clusters = new Gauge({ name: 'llmstack_clusters', help: 'Managed clusters by phase', labelNames: ['phase'], registers: [this.registry] });
   readonly bundles = new Gauge({ name: 'llmstack_bundle_deployments', help: 'Bundles targeting managed clusters, by state', labelNames: ['state'], registers: [this.registry] });
   readonly autoImportLabels = new Counter({ name: 'llmstack_auto_import_labels_total', help: 'Clusters labelled for Rancher auto-import', registers: [this.registry] });
+  readonly autoImportLatency = new Histogram({
+    name: 'llmstack_auto_import_label_latency_seconds',
+    help: 'From the watch event that showed a cluster needing the auto-import label to the label written',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
   readonly statusWrites = new Counter({ name: 'llmstack_status_writes_total', help: 'LLMCluster status writes', registers: [this.registry] });
   readonly events = new Counter({ name: 'llmstack_events_total', help: 'Kubernetes Events emitted', labelNames: ['reason'], registers: [this.registry] });
   readonly kubeRequests = new Counter({ name: 'llmstack_kube_requests_total', help: 'Requests to the Kubernetes API by verb', labelNames: ['verb'], registers: [this.registry] });

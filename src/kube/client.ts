@@ -1,19 +1,27 @@
-// The one door to Kubernetes for the CLI: kubeconfig loading and typed errors.
-import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+// The CLI's door to Kubernetes: kubeconfig loading with errors a user can act on, and the server-side
+// dry run of `validate --server`.
 import { EXIT, UserError } from '../errors.js';
+import { KubeConfigError, loadKubeClientConfig, StaticKubeConfig, type KubeClientConfig } from './config.js';
+import { resourceForKind } from './discovery.js';
+import { isKubeError } from './http.js';
+import type { KubeObject } from './resources.js';
+import { applyObject } from './write.js';
 import { FIELD_MANAGER } from './resources.js';
 
 export { FIELD_MANAGER };
 
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
+const KUBECONFIG_FIX = 'pass --kubeconfig FILE or set KUBECONFIG';
+
+/** The kubeconfig at path, or the default one ($KUBECONFIG, ~/.kube/config, in-cluster). */
+export async function loadKubeConfig(path?: string): Promise<KubeClientConfig> {
+  let kc: KubeClientConfig;
   try {
-    if (path) kc.loadFromFile(path);
-    else kc.loadFromDefault();
+    kc = await loadKubeClientConfig(path ? { file: path } : {});
   } catch (e) {
-    throw new UserError(`cannot load kubeconfig${path ? ` ${path}` : ''}: ${(e as Error).message}`, EXIT.invalidInput, 'pass --kubeconfig FILE or set KUBECONFIG');
+    if (e instanceof KubeConfigError) throw new UserError(`kubeconfig: ${e.message}`, EXIT.invalidInput, KUBECONFIG_FIX);
+    throw new UserError(`cannot load kubeconfig${path ? ` ${path}` : ''}: ${(e as Error).message}`, EXIT.invalidInput, KUBECONFIG_FIX);
   }
-  if (!kc.getCurrentCluster()) throw new UserError('the kubeconfig has no current cluster', EXIT.invalidInput, 'pass --kubeconfig FILE or set KUBECONFIG');
+  if (!kc.getCurrentCluster()) throw new UserError('the kubeconfig has no current cluster', EXIT.invalidInput, KUBECONFIG_FIX);
   return kc;
 }
 
@@ -26,16 +34,21 @@ export interface DryRunResult {
   code?: number;
 }
 
-function label(o: KubernetesObject): string {
-  return `${o.kind} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name} (${o.apiVersion})`;
+function contextNamespace(kc: KubeClientConfig): string {
+  if (kc instanceof StaticKubeConfig) return kc.namespace ?? 'default';
+  const withContexts = kc as { getContextObject?(name: string): { namespace?: string } | null; getCurrentContext?(): string };
+  return withContexts.getContextObject?.(withContexts.getCurrentContext?.() ?? '')?.namespace ?? 'default';
+}
+
+function label(o: KubeObject): string {
+  return `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name} (${o.apiVersion})`;
 }
 
 /**
  * Sends every object as a server-side apply with dryRun=All: CRD structural schemas, CEL rules,
  * defaulting and admission run for real, and nothing is stored.
  */
-export async function serverDryRun(kc: KubeConfig, objects: KubernetesObject[], concurrency = 8): Promise<DryRunResult[]> {
-  const client = KubernetesObjectApi.makeApiClient(kc);
+export async function serverDryRun(kc: KubeClientConfig, objects: KubeObject[], concurrency = 8): Promise<DryRunResult[]> {
   const out: DryRunResult[] = new Array(objects.length);
   let next = 0;
   const worker = async () => {
@@ -43,18 +56,14 @@ export async function serverDryRun(kc: KubeConfig, objects: KubernetesObject[], 
       const i = next++;
       const o = objects[i]!;
       try {
-        await client.patch(o, undefined, 'All', FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+        const rt = await resourceForKind(kc, o.apiVersion, o.kind);
+        if (!rt) throw new Error(`the server does not serve kind ${o.kind} in ${o.apiVersion} (is its CRD installed?)`);
+        // As kubectl does: a namespaced object without a namespace goes to the context's namespace.
+        const target = rt.namespaced && !o.metadata.namespace ? { ...o, metadata: { ...o.metadata, namespace: contextNamespace(kc) } } : o;
+        await applyObject(kc, target, FIELD_MANAGER, { dryRun: true, resource: rt });
         out[i] = { object: label(o), ok: true };
       } catch (e) {
-        const err = e as { code?: number; body?: unknown; message?: string };
-        let message = err.message ?? String(e);
-        try {
-          const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
-          if (body && typeof body === 'object' && 'message' in body) message = String((body as { message: string }).message);
-        } catch {
-          // keep the client's message
-        }
-        out[i] = { object: label(o), ok: false, message, code: err.code };
+        out[i] = { object: label(o), ok: false, message: e instanceof Error ? e.message : String(e), ...(isKubeError(e) ? { code: e.code } : {}) };
       }
     }
   };

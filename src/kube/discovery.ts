@@ -1,7 +1,7 @@
 // What the server actually serves. A CRD may be missing (Rancher not installed yet) or registered with
 // another scope than llmstack's descriptor says (Rancher's management Cluster: cluster-scoped in Rancher,
 // namespaced in Turtles' test CRD), so informers and writers ask before they assume.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClientConfig } from './config.js';
 import { isNotFound, kubeRequest } from './http.js';
 import { groupVersionPath, type ResourceType } from './resources.js';
 
@@ -9,7 +9,7 @@ interface ApiResourceList {
   resources?: Array<{ name: string; kind: string; namespaced: boolean }>;
 }
 
-async function groupVersionResources(kc: KubeConfig, gv: Pick<ResourceType, 'group' | 'version'>, signal?: AbortSignal): Promise<ApiResourceList | undefined> {
+async function groupVersionResources(kc: KubeClientConfig, gv: Pick<ResourceType, 'group' | 'version'>, signal?: AbortSignal): Promise<ApiResourceList | undefined> {
   try {
     return await kubeRequest<ApiResourceList>(kc, 'GET', groupVersionPath(gv), signal ? { signal } : {});
   } catch (err) {
@@ -22,17 +22,17 @@ async function groupVersionResources(kc: KubeConfig, gv: Pick<ResourceType, 'gro
  * rt as the server serves it (scope and kind from discovery), or undefined when its group version or
  * resource is not served. Errors other than "not served" are thrown: a failed lookup is not an absence.
  */
-export async function discoverResource(kc: KubeConfig, rt: ResourceType, signal?: AbortSignal): Promise<ResourceType | undefined> {
+export async function discoverResource(kc: KubeClientConfig, rt: ResourceType, signal?: AbortSignal): Promise<ResourceType | undefined> {
   const list = await groupVersionResources(kc, rt, signal);
   const found = list?.resources?.find((r) => r.name === rt.plural);
   return found ? { ...rt, kind: found.kind, namespaced: found.namespaced } : undefined;
 }
 
 // Hits only: a kind that is missing now may be installed a moment later.
-const byKind = new WeakMap<KubeConfig, Map<string, ResourceType>>();
+const byKind = new WeakMap<KubeClientConfig, Map<string, ResourceType>>();
 
-/** The REST resource of apiVersion + kind, from discovery (cached per KubeConfig once found). */
-export async function resourceForKind(kc: KubeConfig, apiVersion: string, kind: string): Promise<ResourceType | undefined> {
+/** The REST resource of apiVersion + kind, from discovery (cached per KubeClientConfig once found). */
+export async function resourceForKind(kc: KubeClientConfig, apiVersion: string, kind: string): Promise<ResourceType | undefined> {
   let cache = byKind.get(kc);
   if (!cache) byKind.set(kc, (cache = new Map()));
   const key = `${apiVersion}/${kind}`;

@@ -1,10 +1,10 @@
-// A small HTTP layer over a KubeConfig: JSON in and out, the server's Status as a typed error, and a
+// A small HTTP layer over a KubeClientConfig: JSON in and out, the server's Status as a typed error, and a
 // streaming watch. client-node's typed APIs hide status codes and reasons behind exceptions and give no
 // hook to count requests; the controller needs both (409/410 handling, "zero writes" metrics).
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClientConfig } from './config.js';
 import { apiPath, type KubeObject, type ResourceType } from './resources.js';
 
 /** Kubernetes' own request verbs (as in audit logs and RBAC). */
@@ -25,17 +25,17 @@ export interface RequestRecord {
 
 export type RequestHook = (record: RequestRecord) => void;
 
-const hooks = new WeakMap<KubeConfig, Set<RequestHook>>();
+const hooks = new WeakMap<KubeClientConfig, Set<RequestHook>>();
 
 /** Calls hook after every request made with kc (a watch counts when it ends). Returns an unsubscribe. */
-export function onRequest(kc: KubeConfig, hook: RequestHook): () => void {
+export function onRequest(kc: KubeClientConfig, hook: RequestHook): () => void {
   let set = hooks.get(kc);
   if (!set) hooks.set(kc, (set = new Set()));
   set.add(hook);
   return () => set.delete(hook);
 }
 
-function report(kc: KubeConfig, record: RequestRecord): void {
+function report(kc: KubeClientConfig, record: RequestRecord): void {
   for (const hook of hooks.get(kc) ?? []) {
     try {
       hook(record);
@@ -113,10 +113,10 @@ function statusError(code: number, body: unknown, text: string, retryAfter?: str
 // ---------- connection ----------
 
 // client-node builds a fresh Agent per call, i.e. a TLS handshake per request. Keep one keep-alive agent
-// per KubeConfig and TLS material instead; a changed certificate (rotation) gets a new one.
-const agents = new WeakMap<KubeConfig, { fingerprint: string; agent: http.Agent }>();
+// per KubeClientConfig and TLS material instead; a changed certificate (rotation) gets a new one.
+const agents = new WeakMap<KubeClientConfig, { fingerprint: string; agent: http.Agent }>();
 
-async function connectOptions(kc: KubeConfig, method: string, url: URL, headers: Record<string, string>): Promise<https.RequestOptions> {
+async function connectOptions(kc: KubeClientConfig, method: string, url: URL, headers: Record<string, string>): Promise<https.RequestOptions> {
   const opts: https.RequestOptions = {
     method,
     protocol: url.protocol,
@@ -156,12 +156,12 @@ async function connectOptions(kc: KubeConfig, method: string, url: URL, headers:
 }
 
 /** Closes kc's idle keep-alive connections (tests, shutdown). */
-export function closeConnections(kc: KubeConfig): void {
+export function closeConnections(kc: KubeClientConfig): void {
   agents.get(kc)?.agent.destroy();
   agents.delete(kc);
 }
 
-function buildUrl(kc: KubeConfig, path: string, query: Query | undefined): URL {
+function buildUrl(kc: KubeClientConfig, path: string, query: Query | undefined): URL {
   const server = kc.getCurrentCluster()?.server;
   if (!server) throw new KubeError(0, 'NoCluster', 'the kubeconfig has no current cluster');
   const url = new URL(server.replace(/\/+$/, '') + path);
@@ -215,7 +215,7 @@ const RETRYABLE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
  * One request; resolves with the parsed JSON body of a 2xx answer, rejects with KubeError otherwise.
  * A GET on a reused keep-alive connection that the server had closed (apiserver restart) is sent once more.
  */
-export async function kubeRequest<T = unknown>(kc: KubeConfig, method: string, path: string, options: RequestOptions = {}): Promise<T> {
+export async function kubeRequest<T = unknown>(kc: KubeClientConfig, method: string, path: string, options: RequestOptions = {}): Promise<T> {
   try {
     return await requestOnce<T>(kc, method, path, options);
   } catch (err) {
@@ -227,7 +227,7 @@ export async function kubeRequest<T = unknown>(kc: KubeConfig, method: string, p
   }
 }
 
-async function requestOnce<T>(kc: KubeConfig, method: string, path: string, options: RequestOptions): Promise<T> {
+async function requestOnce<T>(kc: KubeClientConfig, method: string, path: string, options: RequestOptions): Promise<T> {
   const url = buildUrl(kc, path, options.query);
   const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   const headers: Record<string, string> = {};
@@ -303,7 +303,7 @@ export interface WatchOptions {
  * An exception thrown by onEvent ends the watch and rejects with it.
  */
 export async function watchStream<T = KubeObject>(
-  kc: KubeConfig,
+  kc: KubeClientConfig,
   path: string,
   onEvent: (event: WatchEvent<T>) => void,
   options: WatchOptions = {},
@@ -407,7 +407,7 @@ export interface ListOptions {
  * Lists every object, page by page. Items get apiVersion and kind filled in (the server leaves them out
  * of list items for built-in kinds). A continue token that expired mid-way restarts with one unpaged list.
  */
-export async function listObjects<T extends KubeObject = KubeObject>(kc: KubeConfig, rt: ResourceType, options: ListOptions = {}): Promise<ListResult<T>> {
+export async function listObjects<T extends KubeObject = KubeObject>(kc: KubeClientConfig, rt: ResourceType, options: ListOptions = {}): Promise<ListResult<T>> {
   const path = apiPath(rt, options.namespace);
   const base: Query = { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
   const apiVersion = rt.group ? `${rt.group}/${rt.version}` : rt.version;
@@ -439,7 +439,7 @@ export async function listObjects<T extends KubeObject = KubeObject>(kc: KubeCon
 
 /** The object, or undefined when it does not exist. */
 export async function getObject<T extends KubeObject = KubeObject>(
-  kc: KubeConfig,
+  kc: KubeClientConfig,
   rt: ResourceType,
   namespace: string | undefined,
   name: string,

@@ -2,7 +2,7 @@
 // and jitter, re-list on 410, periodic full re-list, and patience with a CRD that is not installed yet.
 // Handlers receive diffs against the cache, so a re-list replays what changed (and a resync replays
 // everything as updates); they must be idempotent, e.g. only enqueue a key.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClientConfig } from './config.js';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { discoverResource } from './discovery.js';
 import { isGone, isNotFound, listObjects, watchStream, type WatchEvent } from './http.js';
@@ -80,7 +80,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   readonly stats: InformerStats = { lists: 0, expired: 0, watches: 0, errors: 0, resyncs: 0 };
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeClientConfig,
     readonly rt: ResourceType,
     options: InformerOptions = {},
   ) {

@@ -2,7 +2,7 @@
 // carries the resourceVersion it read, so of two candidates only one wins; a lease counts as expired when
 // its record has not changed for leaseDuration on the local clock (no trust in other nodes' clocks); the
 // leader steps down when it cannot renew within renewDeadline (< leaseDuration), before anyone may take over.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClientConfig } from './config.js';
 import { sleep } from './backoff.js';
 import { isConflict, isNotFound, kubeRequest } from './http.js';
 import type { Logger } from './informer.js';
@@ -57,7 +57,7 @@ export class LeaderElector {
   private _isLeader = false;
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeClientConfig,
     private readonly options: LeaderElectorOptions,
   ) {
     this.leaseDurationS = Math.max(1, Math.ceil((options.leaseDurationMs ?? 15_000) / 1000));

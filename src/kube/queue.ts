@@ -1,6 +1,8 @@
 // A de-duplicating work queue of object keys, as in client-go's workqueue: events only add keys, a key
 // waits at most once however often it is added, and never runs twice at the same time. A key added while
 // it runs is run once more afterwards, so the latest state is always reconciled (level-triggered).
+// Two lanes, as in controller-runtime's priority queue: a key added as urgent is taken before every
+// normal key, so cheap time-critical work (a label) does not wait behind a burst of slow work (reports).
 
 export interface WorkQueueHooks {
   /** Keys waiting, after every change. */
@@ -27,8 +29,38 @@ export interface WorkQueueOptions {
 
 export type Worker = (key: string) => Promise<void>;
 
+/** A FIFO with O(1) shift; entries may be stale (the queue checks membership on the way out). */
+class Fifo {
+  private items: string[] = [];
+  private head = 0;
+
+  push(key: string): void {
+    this.items.push(key);
+  }
+
+  shift(): string | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const key = this.items[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return key;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
+
 export class WorkQueue {
-  private readonly queue: string[] = [];
+  private readonly urgent = new Fifo();
+  private readonly normal = new Fifo();
+  /** Keys waiting in a lane: the truth the lanes' possibly stale entries are checked against. */
+  private readonly waiting = new Set<string>();
+  /** Keys asked for as urgent that have not been taken yet. */
+  private readonly urgentKeys = new Set<string>();
   /** Keys that need a run: waiting in queue, or added again while processing. */
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
@@ -37,7 +69,8 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   /** Keys whose current run asked for a retry itself; such a run must not forget() the failures. */
   private readonly retriedInRun = new Set<string>();
-  private waiters: Array<() => void> = [];
+  /** Idle workers; urgentOnly ones wait for the urgent lane alone. */
+  private waiters: Array<{ wake: () => void; urgentOnly: boolean }> = [];
   private shuttingDown = false;
   private draining = false;
   private readonly runs: Array<Promise<void>> = [];
@@ -49,7 +82,7 @@ export class WorkQueue {
 
   /** Keys waiting for a worker. */
   get length(): number {
-    return this.queue.length;
+    return this.waiting.size;
   }
 
   /** Keys a worker is running now. */
@@ -61,8 +94,18 @@ export class WorkQueue {
     return this.shuttingDown;
   }
 
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+  /** Queues key; urgent puts it in the lane taken first, also when it is already waiting in the other. */
+  add(key: string, options: { urgent?: boolean } = {}): void {
+    if (this.shuttingDown) return;
+    if (options.urgent && !this.urgentKeys.has(key)) {
+      this.urgentKeys.add(key);
+      // Waiting in the normal lane: an urgent entry too; whichever comes out first takes the key.
+      if (this.waiting.has(key)) {
+        this.urgent.push(key);
+        this.wakeOne(true);
+      }
+    }
+    if (this.dirty.has(key)) return;
     this.dirty.add(key);
     this.hooks.add?.(key);
     // Running now: done() puts it back once the current run ends.
@@ -72,6 +115,7 @@ export class WorkQueue {
 
   /** Adds key after ms; of several pending delays for one key the earliest wins. */
   addAfter(key: string, ms: number): void {
+    // Retries and resyncs are never urgent: an urgent add meanwhile still takes the key first.
     if (this.shuttingDown) return;
     if (ms <= 0) return this.add(key);
     const at = performance.now() + ms;
@@ -112,12 +156,13 @@ export class WorkQueue {
   /**
    * Runs worker over queued keys with at most `concurrency` at a time, until shutdown(); resolves when the
    * workers have stopped. A worker that throws gets its key re-added with addRateLimited; one that resolves
-   * gets forget(), unless it called addRateLimited for its key itself.
+   * gets forget(), unless it called addRateLimited for its key itself. With urgentOnly the workers take
+   * urgent keys only: capacity kept free for them while the others are busy with slow work.
    */
-  run(worker: Worker, concurrency = 1): Promise<void> {
+  run(worker: Worker, concurrency = 1, options: { urgentOnly?: boolean } = {}): Promise<void> {
     const loops = Array.from({ length: Math.max(1, concurrency) }, async () => {
       for (;;) {
-        const key = await this.next();
+        const key = await this.next(options.urgentOnly ?? false);
         if (key === undefined) return;
         await this.process(key, worker);
       }
@@ -137,11 +182,14 @@ export class WorkQueue {
     for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
     if (!this.draining) {
-      for (const key of this.queue) {
+      for (const key of this.waiting) {
         this.dirty.delete(key);
         this.queuedAt.delete(key);
+        this.urgentKeys.delete(key);
       }
-      this.queue.length = 0;
+      this.waiting.clear();
+      this.urgent.clear();
+      this.normal.clear();
       this.hooks.depth?.(0);
     }
     this.wakeAll();
@@ -154,32 +202,49 @@ export class WorkQueue {
   }
 
   private push(key: string): void {
-    this.queue.push(key);
+    this.waiting.add(key);
+    (this.urgentKeys.has(key) ? this.urgent : this.normal).push(key);
     this.queuedAt.set(key, performance.now());
-    this.hooks.depth?.(this.queue.length);
-    this.waiters.shift()?.();
+    this.hooks.depth?.(this.waiting.size);
+    this.wakeOne(this.urgentKeys.has(key));
+  }
+
+  private wakeOne(urgent: boolean): void {
+    const i = this.waiters.findIndex((w) => urgent || !w.urgentOnly);
+    if (i >= 0) this.waiters.splice(i, 1)[0]!.wake();
+  }
+
+  private take(urgentOnly: boolean): string | undefined {
+    for (const lane of urgentOnly ? [this.urgent] : [this.urgent, this.normal]) {
+      for (let key = lane.shift(); key !== undefined; key = lane.shift()) {
+        if (this.waiting.delete(key)) return key;
+      }
+    }
+    return undefined;
   }
 
   private wakeAll(): void {
     const waiters = this.waiters;
     this.waiters = [];
-    for (const w of waiters) w();
+    for (const w of waiters) w.wake();
   }
 
-  private async next(): Promise<string | undefined> {
+  private async next(urgentOnly = false): Promise<string | undefined> {
     for (;;) {
-      if (this.shuttingDown && (!this.draining || this.queue.length === 0)) return undefined;
-      const key = this.queue.shift();
+      // A drain is the general workers' job: they take every lane.
+      if (this.shuttingDown && (urgentOnly || !this.draining || this.waiting.size === 0)) return undefined;
+      const key = this.take(urgentOnly);
       if (key !== undefined) {
         this.dirty.delete(key);
+        this.urgentKeys.delete(key);
         this.processing.add(key);
         const at = this.queuedAt.get(key);
         this.queuedAt.delete(key);
-        this.hooks.depth?.(this.queue.length);
+        this.hooks.depth?.(this.waiting.size);
         if (at !== undefined) this.hooks.latency?.(key, performance.now() - at);
         return key;
       }
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      await new Promise<void>((resolve) => this.waiters.push({ wake: resolve, urgentOnly }));
     }
   }
 

@@ -1,9 +1,9 @@
-// Every write llmstack makes to Kubernetes: server-side apply with one field manager, status through the
+// Every write llmstack makes to Kubernetes, with one field manager: server-side apply, status through the
 // status subresource (skipped when nothing changed), label merge patches with an optional optimistic
 // lock, deletes, and Events that aggregate repeats instead of piling up.
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClientConfig } from './config.js';
 import { resourceForKind } from './discovery.js';
 import { isConflict, isNotFound, kubeRequest, KubeError } from './http.js';
 import type { Logger } from './informer.js';
@@ -43,7 +43,7 @@ export interface ApplyStatusOptions {
  * object as stored, or `options.current` when the write was skipped.
  */
 export async function applyStatus<T extends KubeObject = KubeObject>(
-  kc: KubeConfig,
+  kc: KubeClientConfig,
   rt: ResourceType,
   namespace: string | undefined,
   name: string,
@@ -66,6 +66,47 @@ export async function applyStatus<T extends KubeObject = KubeObject>(
   });
 }
 
+/**
+ * The JSON merge patch (RFC 7386) that turns `from` into `to`: changed members only, removed ones as
+ * null, arrays whole. Undefined when nothing changed. Values must not be null themselves (a merge patch
+ * cannot set null); reports never hold null.
+ */
+export function mergePatchOf(from: unknown, to: unknown): unknown {
+  if (jsonEqual(from, to)) return undefined;
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObj(from) || !isObj(to)) return to;
+  const patch: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(to)) {
+    if (v === undefined) continue;
+    const sub = mergePatchOf(from[k], v);
+    if (sub !== undefined) patch[k] = sub;
+  }
+  for (const [k, v] of Object.entries(from)) if (v !== undefined && to[k] === undefined) patch[k] = null;
+  return patch;
+}
+
+/**
+ * Writes `status` as a merge patch of what changed since `current` (the object as last seen), with
+ * current's resourceVersion as a precondition: a stale cache gets a 409 instead of a wrong diff. Cheaper
+ * for the API server than applying the whole status (a small body, no apply merge); nothing is sent when
+ * nothing changed. Returns the stored object, or current when the write was skipped.
+ */
+export async function patchStatus<T extends KubeObject = KubeObject>(
+  kc: KubeClientConfig,
+  rt: ResourceType,
+  current: KubeObject,
+  status: unknown,
+  fieldManager: string,
+): Promise<T> {
+  const patch = mergePatchOf(current['status'] ?? {}, status);
+  if (patch === undefined) return current as T;
+  return kubeRequest<T>(kc, 'PATCH', apiPath(rt, current.metadata.namespace, current.metadata.name, 'status'), {
+    body: { metadata: { resourceVersion: current.metadata.resourceVersion }, status: patch },
+    contentType: MERGE,
+    query: { fieldManager },
+  });
+}
+
 export interface ApplyOptions {
   /** Take over fields another manager owns; default true (llmstack's fields are llmstack's). */
   force?: boolean;
@@ -75,7 +116,7 @@ export interface ApplyOptions {
 }
 
 /** Server-side apply of a whole object (the fields it sets become fieldManager's). Returns the stored object. */
-export async function applyObject<T extends KubeObject = KubeObject>(kc: KubeConfig, obj: KubeObject, fieldManager: string, options: ApplyOptions = {}): Promise<T> {
+export async function applyObject<T extends KubeObject = KubeObject>(kc: KubeClientConfig, obj: KubeObject, fieldManager: string, options: ApplyOptions = {}): Promise<T> {
   const rt = options.resource ?? (await resourceForKind(kc, obj.apiVersion, obj.kind));
   if (!rt) throw new KubeError(404, 'NotFound', `the server does not serve kind ${obj.kind} in ${obj.apiVersion}`);
   return kubeRequest<T>(kc, 'PATCH', apiPath(rt, obj.metadata.namespace, obj.metadata.name), {
@@ -90,7 +131,7 @@ export async function applyObject<T extends KubeObject = KubeObject>(kc: KubeCon
  * resourceVersion, the server refuses (409) when the object changed since it was read.
  */
 export async function mergePatchLabels<T extends KubeObject = KubeObject>(
-  kc: KubeConfig,
+  kc: KubeClientConfig,
   rt: ResourceType,
   namespace: string | undefined,
   name: string,
@@ -107,12 +148,12 @@ export async function mergePatchLabels<T extends KubeObject = KubeObject>(
 }
 
 /** Creates obj; a KubeError 409 (AlreadyExists) when it exists. */
-export function createObject<T extends KubeObject = KubeObject>(kc: KubeConfig, rt: ResourceType, obj: KubeObject, options: { fieldManager?: string } = {}): Promise<T> {
+export function createObject<T extends KubeObject = KubeObject>(kc: KubeClientConfig, rt: ResourceType, obj: KubeObject, options: { fieldManager?: string } = {}): Promise<T> {
   return kubeRequest<T>(kc, 'POST', apiPath(rt, obj.metadata.namespace), { body: obj, query: { fieldManager: options.fieldManager } });
 }
 
 /** Replaces obj (PUT); its metadata.resourceVersion makes a stale write a KubeError 409 (Conflict). */
-export function replaceObject<T extends KubeObject = KubeObject>(kc: KubeConfig, rt: ResourceType, obj: KubeObject, options: { fieldManager?: string } = {}): Promise<T> {
+export function replaceObject<T extends KubeObject = KubeObject>(kc: KubeClientConfig, rt: ResourceType, obj: KubeObject, options: { fieldManager?: string } = {}): Promise<T> {
   return kubeRequest<T>(kc, 'PUT', apiPath(rt, obj.metadata.namespace, obj.metadata.name), { body: obj, query: { fieldManager: options.fieldManager } });
 }
 
@@ -124,7 +165,7 @@ export interface DeleteOptions {
 }
 
 /** Deletes the object; false when it was already gone. */
-export async function deleteObject(kc: KubeConfig, rt: ResourceType, namespace: string | undefined, name: string, options: DeleteOptions = {}): Promise<boolean> {
+export async function deleteObject(kc: KubeClientConfig, rt: ResourceType, namespace: string | undefined, name: string, options: DeleteOptions = {}): Promise<boolean> {
   const preconditions = {
     ...(options.uid ? { uid: options.uid } : {}),
     ...(options.resourceVersion ? { resourceVersion: options.resourceVersion } : {}),
@@ -180,7 +221,7 @@ export class EventRecorder {
   private readonly log: Logger;
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeClientConfig,
     private readonly options: EventRecorderOptions = {},
   ) {
     this.component = options.component ?? 'llmstack-controller';

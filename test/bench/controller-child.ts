@@ -8,14 +8,29 @@ import type { Counter } from 'prom-client';
 import { Controller } from '../../src/controller/controller.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
 import { loadKubeConfig } from '../../src/kube/client.js';
+import { onRequest } from '../../src/kube/http.js';
 
 const [kubeconfig, logFile] = [process.argv[2], process.argv[3]];
 if (!kubeconfig || !logFile) throw new Error('usage: controller-child.ts <kubeconfig> <log file>');
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'llmstack-controller' } }, destination({ dest: logFile, sync: false }));
 const metrics = new ControllerMetrics();
+// The controller's own event-to-label latency, every observation rather than histogram buckets.
+const labelLatencyMs: number[] = [];
+const observe = metrics.autoImportLatency.observe.bind(metrics.autoImportLatency);
+metrics.autoImportLatency.observe = ((v: number) => {
+  labelLatencyMs.push(v * 1000);
+  observe(v);
+}) as typeof metrics.autoImportLatency.observe;
+const kubeConfig = await loadKubeConfig(kubeconfig);
+// Round trips of the label patches: how much of the latency is the API server's.
+const labelPatchMs: number[] = [];
+onRequest(kubeConfig, (r) => {
+  if (r.verb === 'patch' && r.resource === 'clusters') labelPatchMs.push(r.durationMs);
+});
 const controller = new Controller({
-  kubeConfig: loadKubeConfig(kubeconfig),
+  kubeConfig,
+  ...(process.env.BENCH_CONTROLLER_WORKERS ? { workers: Number(process.env.BENCH_CONTROLLER_WORKERS) } : {}),
   metrics,
   log: (level, msg, fields) => logger[level](fields ?? {}, msg),
 });
@@ -48,6 +63,8 @@ async function stop(): Promise<void> {
     autoImportLabels: (await byLabel(metrics.autoImportLabels))[''] ?? 0,
     events: (await byLabel(metrics.events))[''] ?? 0,
     requests: await byLabel(metrics.kubeRequests, 'verb'),
+    labelLatencyMs,
+    labelPatchMs,
   };
   await controller.stop();
   logger.flush();

@@ -3,9 +3,9 @@
 // that aggregate repeats.
 import { KubeConfig } from '@kubernetes/client-node';
 import { beforeAll, expect, it } from 'vitest';
-import { closeConnections, getObject, isKubeError, KubeError, kubeRequest, listObjects, onRequest, WRITE_VERBS, type RequestRecord } from '../../src/kube/http.js';
+import { closeConnections, getObject, isConflict, isKubeError, KubeError, kubeRequest, listObjects, onRequest, WRITE_VERBS, type RequestRecord } from '../../src/kube/http.js';
 import { RESOURCES, type KubeObject } from '../../src/kube/resources.js';
-import { applyObject, applyStatus, createObject, deleteObject, EventRecorder, mergePatchLabels, replaceObject } from '../../src/kube/write.js';
+import { applyObject, applyStatus, createObject, deleteObject, EventRecorder, mergePatchLabels, mergePatchOf, patchStatus, replaceObject } from '../../src/kube/write.js';
 import { describeCluster, testCluster } from '../support/cluster.js';
 
 const MANAGER = 'llmstack-controller';
@@ -99,6 +99,38 @@ describeCluster('writes', () => {
     const third = await applyStatus(kc, RESOURCES.llmCluster, ns, 'demo', { phase: 'Ready', observedGeneration: 1 }, MANAGER);
     expect(third.metadata.resourceVersion).not.toBe(first.metadata.resourceVersion);
     expect(third['status']).toStrictEqual({ phase: 'Ready', observedGeneration: 1 });
+  });
+
+  it('patchStatus sends only what changed, removes what is gone, and refuses to diff against a stale object', async () => {
+    // GIVEN an LLMCluster with a status
+    const created = await createObject(kc, RESOURCES.llmCluster, {
+      apiVersion: 'llmstack.dev/v1alpha1',
+      kind: 'LLMCluster',
+      metadata: { name: 'patched', namespace: ns },
+      spec: { clusterName: 'patched' },
+    });
+    const wkc = new KubeConfig();
+    wkc.loadFromFile(testCluster().kubeconfigPath);
+    const bodies: string[] = [];
+    onRequest(wkc, (r) => bodies.push(`${r.verb} ${r.resource} ${r.code}`));
+    const first = await patchStatus(wkc, RESOURCES.llmCluster, created, { phase: 'Provisioning', message: 'waiting', bundles: { ready: 0, total: 8 } }, MANAGER);
+    expect(first['status']).toStrictEqual({ phase: 'Provisioning', message: 'waiting', bundles: { ready: 0, total: 8 } });
+    const managers = (first.metadata['managedFields'] as Array<{ manager: string; subresource?: string }>).map((m) => [m.manager, m.subresource ?? '']);
+    expect(managers).toContainEqual([MANAGER, 'status']);
+
+    // WHEN the next status drops a field and changes another
+    const second = await patchStatus(wkc, RESOURCES.llmCluster, first, { phase: 'Ready', bundles: { ready: 8, total: 8 } }, MANAGER);
+
+    // THEN the stored status is exactly the new one
+    expect(second['status']).toStrictEqual({ phase: 'Ready', bundles: { ready: 8, total: 8 } });
+    expect(mergePatchOf(first['status'], second['status'])).toStrictEqual({ phase: 'Ready', message: null, bundles: { ready: 8 } });
+
+    // AND an unchanged status sends nothing, while a diff against the stale first object is refused (409)
+    expect(await patchStatus(wkc, RESOURCES.llmCluster, second, { bundles: { total: 8, ready: 8 }, phase: 'Ready' }, MANAGER)).toBe(second);
+    const stale = await patchStatus(wkc, RESOURCES.llmCluster, first, { phase: 'Degraded', bundles: { ready: 7, total: 8 } }, MANAGER).catch((e: unknown) => e);
+    expect(isConflict(stale)).toBe(true);
+    expect(bodies).toStrictEqual(['patch llmclusters/status 200', 'patch llmclusters/status 200', 'patch llmclusters/status 409']);
+    closeConnections(wkc);
   });
 
   it('skips the status request altogether when the current object already has that status', async () => {

@@ -9,7 +9,7 @@ import { backoffDelay } from '../../src/kube/backoff.js';
 import { closeConnections, describePath, KubeError, kubeRequest, onRequest, watchStream, type RequestRecord, type WatchEvent } from '../../src/kube/http.js';
 import { microTime } from '../../src/kube/lease.js';
 import { apiPath, keyOf, knownResource, objectKey, RESOURCES, splitKey } from '../../src/kube/resources.js';
-import { jsonEqual } from '../../src/kube/write.js';
+import { jsonEqual, mergePatchOf } from '../../src/kube/write.js';
 
 describe('resource paths and keys', () => {
   it('builds collection, object and subresource paths for core, grouped, namespaced and cluster-scoped kinds', () => {
@@ -54,6 +54,14 @@ describe('small helpers', () => {
       }
     }
     expect(backoffDelay(100, { initialMs: 10, maxMs: 40 })).toBeLessThanOrEqual(40);
+  });
+
+  it('computes the JSON merge patch between two statuses: changes only, removals as null, arrays whole', () => {
+    const from = { phase: 'Deploying', message: 'x', bundles: { ready: 1, total: 2, items: [{ name: 'a' }, { name: 'b' }] }, nodes: { ready: 1 } };
+    expect(mergePatchOf(from, structuredClone(from))).toBeUndefined();
+    expect(mergePatchOf(from, { ...from, message: undefined, bundles: { ...from.bundles, items: [{ name: 'a' }] } })).toStrictEqual({ message: null, bundles: { items: [{ name: 'a' }] } });
+    expect(mergePatchOf({}, { phase: 'Ready' })).toStrictEqual({ phase: 'Ready' });
+    expect(mergePatchOf(from, { phase: 'Ready' })).toStrictEqual({ phase: 'Ready', message: null, bundles: null, nodes: null });
   });
 
   it('compares JSON ignoring key order and undefined members', () => {

@@ -74,6 +74,85 @@ describe('WorkQueue', () => {
     await running;
   });
 
+  it('takes urgent keys before normal ones, also a key already waiting in the normal lane, and runs each once', async () => {
+    // GIVEN a burst of normal keys waiting
+    const q = new WorkQueue();
+    for (const k of ['n1', 'n2', 'n3', 'n4']) q.add(k);
+
+    // WHEN urgent keys arrive, one of them already waiting as a normal key
+    q.add('u1', { urgent: true });
+    q.add('n3', { urgent: true });
+    q.add('u2', { urgent: true });
+    q.add('u1', { urgent: true });
+    expect(q.length).toBe(6);
+
+    // THEN one worker takes the urgent keys first in their order, then the rest, each key once
+    const seen: string[] = [];
+    const running = q.run(async (k) => {
+      seen.push(k);
+    });
+    await until(() => seen.length === 6 && q.active === 0);
+    await tick();
+    await q.shutdown();
+    await running;
+    expect(seen).toStrictEqual(['u1', 'n3', 'u2', 'n1', 'n2', 'n4']);
+    expect(q.length).toBe(0);
+  });
+
+  it('an urgent add during a run puts the key back in the urgent lane', async () => {
+    const q = new WorkQueue();
+    const held = gate();
+    const seen: string[] = [];
+    const running = q.run(async (k) => {
+      seen.push(k);
+      if (k === 'a' && seen.length === 1) await held.promise;
+    });
+    q.add('a');
+    await until(() => seen.length === 1);
+    // "a" is running; normal keys queue up behind it, then "a" is wanted again, urgently
+    q.add('b');
+    q.add('c');
+    q.add('a', { urgent: true });
+    held.open();
+    await until(() => seen.length === 4 && q.active === 0);
+    await q.shutdown();
+    await running;
+    expect(seen).toStrictEqual(['a', 'a', 'b', 'c']);
+  });
+
+  it('keeps urgent-only workers for urgent keys while the general ones are busy', async () => {
+    // GIVEN one general worker held inside a slow key and one urgent-only worker
+    const q = new WorkQueue();
+    const held = gate();
+    const seen: string[] = [];
+    const work = async (k: string) => {
+      seen.push(k);
+      if (k === 'slow') await held.promise;
+    };
+    const general = q.run(work, 1);
+    const urgent = q.run(work, 1, { urgentOnly: true });
+    q.add('slow');
+    await until(() => seen.length === 1);
+
+    // WHEN a normal and an urgent key arrive
+    q.add('normal');
+    q.add('label', { urgent: true });
+
+    // THEN the urgent one runs at once; the normal one waits for the general worker
+    await until(() => seen.includes('label'));
+    await tick();
+    expect(seen).toStrictEqual(['slow', 'label']);
+    expect(q.length).toBe(1);
+    held.open();
+    await until(() => seen.includes('normal') && q.active === 0);
+
+    // AND a draining shutdown finishes on the general workers alone
+    q.add('last');
+    await q.shutdown({ drain: true });
+    await Promise.all([general, urgent]);
+    expect(seen).toStrictEqual(['slow', 'label', 'normal', 'last']);
+  });
+
   it('retries a failing key with per-key exponential backoff and forgets it after a success', async () => {
     vi.useFakeTimers();
     const retries: string[] = [];

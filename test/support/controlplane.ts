@@ -27,6 +27,8 @@ export interface StartControlPlaneOptions {
   binDir?: string;
   /** How long to wait for /readyz. */
   readyTimeoutMs?: number;
+  /** Appended to kube-apiserver's flags, e.g. --profiling=true for a benchmark's CPU profile. */
+  apiServerArgs?: string[];
 }
 
 export interface ControlPlane {
@@ -114,7 +116,7 @@ export async function startControlPlane(options: StartControlPlaneOptions = {}):
       if (!why.endsWith('not set')) log(`skipping source ${c.source}: ${why}`);
       continue;
     }
-    const start = () => LocalControlPlane.start(name, binDir, c.source, log, options.readyTimeoutMs ?? 90_000, t0);
+    const start = () => LocalControlPlane.start(name, binDir, c.source, log, options.readyTimeoutMs ?? 90_000, t0, options.apiServerArgs ?? []);
     // The free ports are only free when picked; another process may take one before etcd binds it.
     const cp = await start().catch((err: Error) => {
       if (!/address already in use/.test(err.message)) throw err;
@@ -340,6 +342,7 @@ class LocalControlPlane implements ControlPlane {
     private readonly apiPort: number,
     private readonly log: (m: string) => void,
     private readonly readyTimeoutMs: number,
+    private readonly extraApiServerArgs: string[],
   ) {}
 
   get server(): string {
@@ -359,12 +362,13 @@ class LocalControlPlane implements ControlPlane {
     log: (m: string) => void,
     readyTimeoutMs: number,
     t0: number,
+    apiServerArgs: string[],
   ): Promise<LocalControlPlane> {
     installExitHandlers();
     // The owner pid in the name lets scripts/check-no-leftovers.sh tell a live run from a leftover.
     const dir = mkdtempSync(path.join(os.tmpdir(), `llmstack-cp-${process.pid}-`));
     const [etcdClient, etcdPeer, apiPort] = (await freePorts(3)) as [number, number, number];
-    const cp = new LocalControlPlane(name, source, binDir, dir, apiPort, log, readyTimeoutMs);
+    const cp = new LocalControlPlane(name, source, binDir, dir, apiPort, log, readyTimeoutMs, apiServerArgs);
     live.add(cp);
     try {
       cp.startWatchdog();
@@ -436,6 +440,8 @@ class LocalControlPlane implements ControlPlane {
       '--audit-log-mode=blocking',
       '--audit-log-format=json',
       '--profiling=false',
+      // Later flags win: a caller may turn profiling on.
+      ...this.extraApiServerArgs,
     ];
     this.kubeConfig = new KubeConfig();
     this.kubeConfig.loadFromOptions({
