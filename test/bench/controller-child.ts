@@ -31,6 +31,7 @@ onRequest(kubeConfig, (r) => {
 const controller = new Controller({
   kubeConfig,
   ...(process.env.BENCH_CONTROLLER_WORKERS ? { workers: Number(process.env.BENCH_CONTROLLER_WORKERS) } : {}),
+  ...(process.env.BENCH_CONTROLLER_LABEL_WORKERS ? { labelWorkers: Number(process.env.BENCH_CONTROLLER_LABEL_WORKERS) } : {}),
   metrics,
   log: (level, msg, fields) => logger[level](fields ?? {}, msg),
 });
