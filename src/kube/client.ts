@@ -5,7 +5,7 @@ import { KubeConfigError, loadKubeClientConfig, StaticKubeConfig, type KubeClien
 import { resourceForKind } from './discovery.js';
 import { isKubeError } from './http.js';
 import type { KubeObject } from './resources.js';
-import { applyObject } from './write.js';
+import { applyObject, createObject } from './write.js';
 import { FIELD_MANAGER } from './resources.js';
 
 export { FIELD_MANAGER };
@@ -60,7 +60,16 @@ export async function serverDryRun(kc: KubeClientConfig, objects: KubeObject[], 
         if (!rt) throw new Error(`the server does not serve kind ${o.kind} in ${o.apiVersion} (is its CRD installed?)`);
         // As kubectl does: a namespaced object without a namespace goes to the context's namespace.
         const target = rt.namespaced && !o.metadata.namespace ? { ...o, metadata: { ...o.metadata, namespace: contextNamespace(kc) } } : o;
-        await applyObject(kc, target, FIELD_MANAGER, { dryRun: true, resource: rt });
+        try {
+          await applyObject(kc, target, FIELD_MANAGER, { dryRun: true, resource: rt });
+        } catch (e) {
+          // Apply refuses a field of the wrong type before validation ("failed to create typed patch
+          // object", a 500); a dry-run create of the same object gets the schema's own 422 message.
+          if (!(isKubeError(e, 500) && e.message.startsWith('failed to create typed patch object'))) throw e;
+          await createObject(kc, rt, target, { fieldManager: FIELD_MANAGER, dryRun: true }).catch((c: unknown) => {
+            throw isKubeError(c, 409) ? e : c;
+          });
+        }
         out[i] = { object: label(o), ok: true };
       } catch (e) {
         out[i] = { object: label(o), ok: false, message: e instanceof Error ? e.message : String(e), ...(isKubeError(e) ? { code: e.code } : {}) };

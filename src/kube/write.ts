@@ -148,8 +148,13 @@ export async function mergePatchLabels<T extends KubeObject = KubeObject>(
 }
 
 /** Creates obj; a KubeError 409 (AlreadyExists) when it exists. */
-export function createObject<T extends KubeObject = KubeObject>(kc: KubeClientConfig, rt: ResourceType, obj: KubeObject, options: { fieldManager?: string } = {}): Promise<T> {
-  return kubeRequest<T>(kc, 'POST', apiPath(rt, obj.metadata.namespace), { body: obj, query: { fieldManager: options.fieldManager } });
+export function createObject<T extends KubeObject = KubeObject>(
+  kc: KubeClientConfig,
+  rt: ResourceType,
+  obj: KubeObject,
+  options: { fieldManager?: string; dryRun?: boolean } = {},
+): Promise<T> {
+  return kubeRequest<T>(kc, 'POST', apiPath(rt, obj.metadata.namespace), { body: obj, query: { fieldManager: options.fieldManager, dryRun: options.dryRun ? 'All' : undefined } });
 }
 
 /** Replaces obj (PUT); its metadata.resourceVersion makes a stale write a KubeError 409 (Conflict). */

@@ -76,4 +76,21 @@ describeCluster('llmstack validate --server', () => {
     expect(out[out.length - 1]).toMatch(/^server: (\d+)\/\1 objects accepted by https:\/\/127\.0\.0\.1:\d+$/);
     expect(code).toBe(0);
   });
+
+  it("its dry run gives the schema's own message for a field of the wrong type, and names an unknown kind", async () => {
+    const { loadKubeConfig, serverDryRun } = await import('../../src/kube/client.js');
+    await ensureNamespace('llm');
+    const kc = await loadKubeConfig(testCluster().kubeconfigPath);
+    const files = renderExample('quickstart.yaml', 'v1beta2', catalog ?? (catalog = await loadCatalog()));
+    const [cluster] = objectsOf(files.find((f) => f.path.endsWith('/cluster.yaml'))!) as KubeObject[];
+    const broken = structuredClone(cluster!) as KubeObject & { spec: { topology: { controlPlane: { replicas: unknown } } } };
+    broken.spec.topology.controlPlane.replicas = 'one';
+    const unknown = { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'llm' } };
+    const [bad, missing, good] = await serverDryRun(kc, [broken, unknown, cluster!] as Parameters<typeof serverDryRun>[1]);
+    expect(bad).toMatchObject({ ok: false, code: 422 });
+    expect(bad!.message).toContain('spec.topology.controlPlane.replicas in body must be of type integer');
+    expect(missing).toMatchObject({ ok: false });
+    expect(missing!.message).toMatch(/does not serve kind Widget in example\.com\/v1/);
+    expect(good).toMatchObject({ ok: true });
+  });
 });
