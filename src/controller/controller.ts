@@ -291,9 +291,10 @@ export class Controller {
       this.enqueue(keyOf(c.metadata.namespace, c.metadata.name));
     });
     on(this.informers.reports, self);
-    on(this.informers.namespaces, (n) =>
-      this.informers.clusters.byIndex('namespace', n.metadata.name).map((c) => keyOf(c.metadata.namespace, c.metadata.name)),
-    );
+    // A namespace's opt-out changes what its clusters need: they may need a label now, so they are judged
+    // like their own events.
+    const clustersIn = (n: Obj) => this.informers.clusters.byIndex('namespace', n.metadata.name).forEach((c) => this.onClusterEvent(c));
+    this.informers.namespaces.on('add', clustersIn).on('update', clustersIn).on('delete', clustersIn);
     on(this.informers.machineDeployments, (md) => {
       const c = md.metadata.labels?.['cluster.x-k8s.io/cluster-name'];
       return [c ? keyOf(md.metadata.namespace, c) : undefined];

@@ -107,6 +107,10 @@ describeCluster('llmstack controller', () => {
     expect(b.import.state).toBe('OptedOut');
     expect(await label(ns, 'mine')).toBe('false');
     expect(await label(nsOff, 'inherits')).toBeUndefined();
+
+    // AND once the Namespace drops its "false", its cluster is labelled after all
+    await patchLabels(admin, RESOURCES.namespace, undefined, nsOff, { [AUTO_IMPORT]: null });
+    await waitFor(async () => (await label(nsOff, 'inherits')) === 'true');
   });
 
   it('follows provisioning, import, rollout and the autoscaler to Ready, then removes the report with the cluster', async () => {
