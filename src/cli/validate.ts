@@ -43,10 +43,10 @@ export async function validateCommand(o: ValidateOptions, print: (s: string) => 
 
   if (o.server) {
     const kc = await loadKubeConfig(o.kubeconfig);
-    const objects = files.flatMap((f) => objectsOf(f));
-    const results = await serverDryRun(kc, objects);
-    const bad = results.filter((r) => !r.ok);
-    for (const r of bad) print(`  ${r.object}: ${r.message}`);
+    const sent = files.flatMap((f) => objectsOf(f).map((object) => ({ file: f.path, object })));
+    const results = await serverDryRun(kc, sent.map((x) => x.object));
+    const bad = results.flatMap((r, i) => (r.ok ? [] : [{ ...r, file: sent[i]!.file, apiVersion: sent[i]!.object.apiVersion }]));
+    for (const r of bad) print(`  ${r.file}: ${r.ref} (${r.apiVersion}): ${r.message}`);
     print(`server: ${results.length - bad.length}/${results.length} objects accepted by ${kc.getCurrentCluster()?.server}`);
     failed += bad.length;
   }

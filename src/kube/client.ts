@@ -3,10 +3,8 @@
 import { EXIT, UserError } from '../errors.js';
 import { KubeConfigError, loadKubeClientConfig, StaticKubeConfig, type KubeClientConfig } from './config.js';
 import { resourceForKind } from './discovery.js';
-import { isKubeError } from './http.js';
-import type { KubeObject } from './resources.js';
-import { applyObject, createObject } from './write.js';
-import { FIELD_MANAGER } from './resources.js';
+import { sendRequest } from './http.js';
+import { apiPath, FIELD_MANAGER, type KubeObject } from './resources.js';
 
 export { FIELD_MANAGER };
 
@@ -26,12 +24,26 @@ export async function loadKubeConfig(path?: string): Promise<KubeClientConfig> {
 }
 
 export interface DryRunResult {
-  object: string;
+  /** "<Kind>/<namespace>/<name>" as sent. */
+  ref: string;
+  /** apply; create for an object with only generateName, and for apply's type errors (see below); none when the kind is not served. */
+  method: 'apply' | 'create' | 'none';
   ok: boolean;
-  /** The server's own message when it refused the object. */
+  /** HTTP status; 0 when the request never reached a resource (the kind is not served). */
+  code: number;
+  /** The server's own message on failure (metav1.Status.message). */
   message?: string;
-  /** HTTP status of the refusal. */
-  code?: number;
+  reason?: string;
+  causes?: { reason?: string; message?: string; field?: string }[];
+  /** What the server would have stored, on success. */
+  object?: KubeObject;
+}
+
+export interface DryRunOptions {
+  /** For namespaced objects that name none; default the kubeconfig context's namespace, else "default". */
+  namespace?: string;
+  fieldManager?: string;
+  concurrency?: number;
 }
 
 function contextNamespace(kc: KubeClientConfig): string {
@@ -40,42 +52,66 @@ function contextNamespace(kc: KubeClientConfig): string {
   return withContexts.getContextObject?.(withContexts.getCurrentContext?.() ?? '')?.namespace ?? 'default';
 }
 
-function label(o: KubeObject): string {
-  return `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name} (${o.apiVersion})`;
+interface Status {
+  message?: string;
+  reason?: string;
+  details?: { causes?: DryRunResult['causes'] };
 }
 
 /**
- * Sends every object as a server-side apply with dryRun=All: CRD structural schemas, CEL rules,
- * defaulting and admission run for real, and nothing is stored.
+ * Sends every object as a server-side apply with dryRun=All (a create when it has only generateName):
+ * CRD structural schemas, CEL rules, defaulting and admission run for real, and nothing is stored.
  */
-export async function serverDryRun(kc: KubeClientConfig, objects: KubeObject[], concurrency = 8): Promise<DryRunResult[]> {
+export async function serverDryRun(kc: KubeClientConfig, objects: readonly KubeObject[], options: DryRunOptions = {}): Promise<DryRunResult[]> {
+  const fieldManager = options.fieldManager ?? FIELD_MANAGER;
+  const defaultNamespace = contextNamespace(kc);
   const out: DryRunResult[] = new Array(objects.length);
   let next = 0;
+  const one = async (o: KubeObject): Promise<DryRunResult> => {
+    const named = o.metadata.namespace ?? options.namespace;
+    const ns = named ?? defaultNamespace;
+    const ref = `${o.kind}/${named ? `${named}/` : ''}${o.metadata.name ?? o.metadata.generateName ?? '?'}`;
+    const rt = await resourceForKind(kc, o.apiVersion, o.kind);
+    if (!rt) return { ref, method: 'none', ok: false, code: 0, message: `no matches for kind "${o.kind}" in version "${o.apiVersion}"` };
+    // As kubectl does: a namespaced object without a namespace goes to the default one.
+    const body = rt.namespaced ? { ...o, metadata: { ...o.metadata, namespace: ns } } : o;
+    const collection = apiPath(rt, rt.namespaced ? ns : undefined);
+    const create = () => sendRequest<KubeObject | Status>(kc, 'POST', collection, { body, query: { dryRun: 'All', fieldManager } });
+    let method: DryRunResult['method'] = o.metadata.name ? 'apply' : 'create';
+    let res = o.metadata.name
+      ? await sendRequest<KubeObject | Status>(kc, 'PATCH', `${collection}/${encodeURIComponent(o.metadata.name)}`, {
+          body,
+          contentType: 'application/apply-patch+yaml',
+          query: { dryRun: 'All', fieldManager, force: true },
+        })
+      : await create();
+    // Apply refuses a field of the wrong type before validation runs ("failed to create typed patch
+    // object", a 500); a create of the same object gets the schema's own 422 message.
+    if (method === 'apply' && res.code === 500 && ((res.body as Status | undefined)?.message ?? res.text).startsWith('failed to create typed patch object')) {
+      const created = await create();
+      if (created.code !== 409) {
+        res = created;
+        method = 'create';
+      }
+    }
+    if (res.code >= 200 && res.code < 300) return { ref, method, ok: true, code: res.code, object: res.body as KubeObject };
+    const st = (res.body ?? {}) as Status;
+    return {
+      ref,
+      method,
+      ok: false,
+      code: res.code,
+      message: st.message ?? res.text,
+      ...(st.reason ? { reason: st.reason } : {}),
+      ...(st.details?.causes ? { causes: st.details.causes } : {}),
+    };
+  };
   const worker = async () => {
     while (next < objects.length) {
       const i = next++;
-      const o = objects[i]!;
-      try {
-        const rt = await resourceForKind(kc, o.apiVersion, o.kind);
-        if (!rt) throw new Error(`the server does not serve kind ${o.kind} in ${o.apiVersion} (is its CRD installed?)`);
-        // As kubectl does: a namespaced object without a namespace goes to the context's namespace.
-        const target = rt.namespaced && !o.metadata.namespace ? { ...o, metadata: { ...o.metadata, namespace: contextNamespace(kc) } } : o;
-        try {
-          await applyObject(kc, target, FIELD_MANAGER, { dryRun: true, resource: rt });
-        } catch (e) {
-          // Apply refuses a field of the wrong type before validation ("failed to create typed patch
-          // object", a 500); a dry-run create of the same object gets the schema's own 422 message.
-          if (!(isKubeError(e, 500) && e.message.startsWith('failed to create typed patch object'))) throw e;
-          await createObject(kc, rt, target, { fieldManager: FIELD_MANAGER, dryRun: true }).catch((c: unknown) => {
-            throw isKubeError(c, 409) ? e : c;
-          });
-        }
-        out[i] = { object: label(o), ok: true };
-      } catch (e) {
-        out[i] = { object: label(o), ok: false, message: e instanceof Error ? e.message : String(e), ...(isKubeError(e) ? { code: e.code } : {}) };
-      }
+      out[i] = await one(objects[i]!);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, objects.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, objects.length) }, worker));
   return out;
 }

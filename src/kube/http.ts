@@ -204,6 +204,8 @@ export interface RequestOptions {
   body?: unknown;
   /** Default application/json. */
   contentType?: string;
+  /** Default application/json. */
+  accept?: string;
   /** Whole-request limit; default 30 s. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -216,6 +218,24 @@ const RETRYABLE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
  * A GET on a reused keep-alive connection that the server had closed (apiserver restart) is sent once more.
  */
 export async function kubeRequest<T = unknown>(kc: KubeClientConfig, method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  const res = await sendRequest<T>(kc, method, path, options);
+  if (res.code >= 200 && res.code < 300) return res.body as T;
+  throw statusError(res.code, res.body, res.text, res.headers['retry-after'] as string | undefined);
+}
+
+export interface RawResponse<T = unknown> {
+  code: number;
+  /** The parsed JSON body; undefined when empty or not JSON. */
+  body: T | undefined;
+  text: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/**
+ * One request, answered whatever the status: for callers that read the code and the server's Status
+ * as data. Rejects (KubeError code 0) only when no answer came. Retries a GET as kubeRequest does.
+ */
+export async function sendRequest<T = unknown>(kc: KubeClientConfig, method: string, path: string, options: RequestOptions = {}): Promise<RawResponse<T>> {
   try {
     return await requestOnce<T>(kc, method, path, options);
   } catch (err) {
@@ -227,10 +247,10 @@ export async function kubeRequest<T = unknown>(kc: KubeClientConfig, method: str
   }
 }
 
-async function requestOnce<T>(kc: KubeClientConfig, method: string, path: string, options: RequestOptions): Promise<T> {
+async function requestOnce<T>(kc: KubeClientConfig, method: string, path: string, options: RequestOptions): Promise<RawResponse<T>> {
   const url = buildUrl(kc, path, options.query);
   const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = options.accept ? { Accept: options.accept } : {};
   if (payload !== undefined) {
     headers['Content-Type'] = options.contentType ?? 'application/json';
     headers['Content-Length'] = String(Buffer.byteLength(payload));
@@ -240,7 +260,7 @@ async function requestOnce<T>(kc: KubeClientConfig, method: string, path: string
   const t0 = performance.now();
   let code = 0;
   try {
-    return await new Promise<T>((resolve, reject) => {
+    return await new Promise<RawResponse<T>>((resolve, reject) => {
       const req = (url.protocol === 'http:' ? http : https).request(opts, (res) => {
         code = res.statusCode ?? 0;
         const chunks: Buffer[] = [];
@@ -254,8 +274,7 @@ async function requestOnce<T>(kc: KubeClientConfig, method: string, path: string
           } catch {
             body = undefined;
           }
-          if (code >= 200 && code < 300) resolve(body as T);
-          else reject(statusError(code, body, text, res.headers['retry-after'] as string | undefined));
+          resolve({ code, body: body as T | undefined, text, headers: res.headers });
         });
       });
       const timeoutMs = options.timeoutMs ?? 30_000;

@@ -87,10 +87,9 @@ describeCluster('llmstack validate --server', () => {
     broken.spec.topology.controlPlane.replicas = 'one';
     const unknown = { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'llm' } };
     const [bad, missing, good] = await serverDryRun(kc, [broken, unknown, cluster!] as Parameters<typeof serverDryRun>[1]);
-    expect(bad).toMatchObject({ ok: false, code: 422 });
+    expect(bad).toMatchObject({ ok: false, code: 422, method: 'create' });
     expect(bad!.message).toContain('spec.topology.controlPlane.replicas in body must be of type integer');
-    expect(missing).toMatchObject({ ok: false });
-    expect(missing!.message).toMatch(/does not serve kind Widget in example\.com\/v1/);
-    expect(good).toMatchObject({ ok: true });
+    expect(missing).toMatchObject({ ok: false, code: 0, method: 'none', message: 'no matches for kind "Widget" in version "example.com/v1"' });
+    expect(good).toMatchObject({ ok: true, method: 'apply' });
   });
 });

@@ -17,7 +17,7 @@ import {
   type RestrictedIdentity,
 } from './kube.js';
 
-export { kubeRequest, kubeCall, resolveResource, type KubeObject, type KubeResponse, type KubeStatus, type DryRunResult } from './kube.js';
+export { kubeRequest, kubeCall, type KubeObject, type KubeResponse, type KubeStatus, type DryRunResult } from './kube.js';
 export type { ClusterInfo, ControlPlane, RestrictedIdentity };
 
 const info: ClusterInfo | null = inject('llmstackCluster');

@@ -1,9 +1,13 @@
-// Small REST layer over a KubeConfig for the test harness. The typed client-node APIs hide status codes
-// and the server's own messages behind exceptions; tests here assert on exactly those, so this talks
-// HTTP directly and returns them as data.
-import https from 'node:https';
+// The test harness's view of the API server: answers as data (status code, the server's Status, raw
+// text) so tests can assert on exactly those. Requests go through the product's own HTTP layer
+// (src/kube/http.ts) and dry runs through its `validate --server` code.
 import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
+import { serverDryRun as productDryRun, type DryRunOptions } from '../../src/kube/client.js';
+import { sendRequest } from '../../src/kube/http.js';
+import type { KubeObject as ProductObject } from '../../src/kube/resources.js';
+
+export type { DryRunOptions };
 
 export interface KubeResponse<T = unknown> {
   status: number;
@@ -37,60 +41,10 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-export async function kubeRequest<T = unknown>(
-  kc: KubeConfig,
-  method: string,
-  path: string,
-  options: RequestOptions = {},
-): Promise<KubeResponse<T>> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const url = new URL(cluster.server.replace(/\/$/, '') + path);
-  for (const [k, v] of Object.entries(options.query ?? {})) {
-    if (v !== undefined) url.searchParams.set(k, String(v));
-  }
-  const payload =
-    options.body === undefined
-      ? undefined
-      : typeof options.body === 'string'
-        ? options.body
-        : JSON.stringify(options.body);
-  const opts: https.RequestOptions = {
-    method,
-    protocol: url.protocol,
-    hostname: url.hostname,
-    port: url.port,
-    path: url.pathname + url.search,
-    headers: {
-      Accept: options.accept ?? 'application/json',
-      ...(payload !== undefined
-        ? { 'Content-Type': options.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) }
-        : {}),
-    },
-    timeout: options.timeoutMs ?? 30_000,
-  };
-  await kc.applyToHTTPSOptions(opts);
-  return new Promise((resolve, reject) => {
-    const req = https.request(opts, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown = text;
-        try {
-          body = text ? JSON.parse(text) : undefined;
-        } catch {
-          // plain-text answers (/readyz, some proxies) stay as text
-        }
-        resolve({ status: res.statusCode ?? 0, body: body as T, text });
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
-    req.on('error', reject);
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
+/** Any answer resolves; the body is the parsed JSON, else the text (plain-text answers such as /readyz). */
+export async function kubeRequest<T = unknown>(kc: KubeConfig, method: string, path: string, options: RequestOptions = {}): Promise<KubeResponse<T>> {
+  const res = await sendRequest<T>(kc, method, path, options);
+  return { status: res.code, body: (res.body ?? (res.text ? res.text : undefined)) as T, text: res.text };
 }
 
 /** Like kubeRequest but throws with the server's message on a non-2xx answer. */
@@ -229,67 +183,12 @@ export function statusMessage(res: KubeResponse): string {
   return typeof body === 'object' && body?.message ? body.message : res.text.slice(0, 500);
 }
 
-// ---------- discovery ----------
-
-export interface ResourceInfo {
-  group: string;
-  version: string;
-  kind: string;
-  plural: string;
-  namespaced: boolean;
-}
-
-interface ApiResourceList {
-  resources: Array<{ name: string; kind: string; namespaced: boolean }>;
-}
-
-// Keyed by server URL: a CRD installed after a miss is picked up because misses are not cached.
-const discoveryCache = new Map<string, Map<string, Promise<Map<string, ResourceInfo> | undefined>>>();
-
-export function forgetDiscovery(kc?: KubeConfig): void {
-  if (!kc) discoveryCache.clear();
-  else discoveryCache.delete(kc.getCurrentCluster()?.server ?? '');
-}
-
-/** Resolves apiVersion + kind to the REST resource, via the server's discovery document for that group version. */
-export async function resolveResource(kc: KubeConfig, apiVersion: string, kind: string): Promise<ResourceInfo | undefined> {
-  const server = kc.getCurrentCluster()?.server ?? '';
-  let perServer = discoveryCache.get(server);
-  if (!perServer) discoveryCache.set(server, (perServer = new Map()));
-  let pending = perServer.get(apiVersion);
-  if (!pending) {
-    const [group, version] = apiVersion.includes('/') ? apiVersion.split('/', 2) : ['', apiVersion];
-    const path = group ? `/apis/${group}/${version}` : `/api/${version}`;
-    pending = kubeRequest<ApiResourceList>(kc, 'GET', path).then((res) => {
-      if (res.status === 404) return undefined;
-      if (res.status !== 200) throw new Error(`discovery ${path}: ${res.status} ${statusMessage(res)}`);
-      const byKind = new Map<string, ResourceInfo>();
-      for (const r of res.body.resources) {
-        if (r.name.includes('/')) continue; // subresources
-        byKind.set(r.kind, { group: group ?? '', version: version ?? '', kind: r.kind, plural: r.name, namespaced: r.namespaced });
-      }
-      return byKind;
-    });
-    perServer.set(apiVersion, pending);
-    pending.then(
-      (v) => v === undefined && perServer.delete(apiVersion),
-      () => perServer.delete(apiVersion),
-    );
-  }
-  return (await pending)?.get(kind);
-}
-
-export function collectionPath(info: ResourceInfo, namespace: string | undefined): string {
-  const base = info.group ? `/apis/${info.group}/${info.version}` : `/api/${info.version}`;
-  return info.namespaced ? `${base}/namespaces/${namespace ?? 'default'}/${info.plural}` : `${base}/${info.plural}`;
-}
-
 // ---------- dry run ----------
 
 export interface DryRunResult {
   /** "<kind>/<namespace>/<name>" as sent, for messages. */
   ref: string;
-  /** apply, or create for objects with only generateName and for apply's type errors (see below). */
+  /** apply, or create for objects with only generateName and for apply's type errors. */
   method: 'apply' | 'create' | 'none';
   ok: boolean;
   /** HTTP status; 0 when the request never reached the resource (unknown kind). */
@@ -302,64 +201,11 @@ export interface DryRunResult {
   object?: KubeObject;
 }
 
-export interface DryRunOptions {
-  /** Namespace for namespaced objects that do not name one. Default "default". */
-  namespace?: string;
-  fieldManager?: string;
-  concurrency?: number;
-}
-
 /**
  * Sends each object as a server-side dry-run apply (or a dry-run create when it only has generateName), so
  * the real apiserver runs defaulting, OpenAPI schema, CEL rules and admission, and nothing is stored.
  */
-export async function serverSideDryRun(
-  kc: KubeConfig,
-  objects: readonly KubeObject[],
-  options: DryRunOptions = {},
-): Promise<DryRunResult[]> {
-  return mapLimit(objects, options.concurrency ?? 8, async (obj) => {
-    const ns = obj.metadata?.namespace ?? options.namespace;
-    const ref = `${obj.kind}/${ns ? `${ns}/` : ''}${obj.metadata?.name ?? obj.metadata?.generateName ?? '?'}`;
-    const info = await resolveResource(kc, obj.apiVersion, obj.kind);
-    if (!info) {
-      return { ref, method: 'none', ok: false, status: 0, message: `no matches for kind "${obj.kind}" in version "${obj.apiVersion}"` };
-    }
-    const body = info.namespaced ? { ...obj, metadata: { ...obj.metadata, namespace: ns ?? 'default' } } : obj;
-    const coll = collectionPath(info, ns);
-    const name = obj.metadata?.name;
-    const fieldManager = options.fieldManager ?? 'llmstack';
-    const create = () =>
-      kubeRequest<KubeObject | KubeStatus>(kc, 'POST', coll, { body, query: { dryRun: 'All', fieldManager } });
-    let method: DryRunResult['method'] = name ? 'apply' : 'create';
-    let res = name
-      ? await kubeRequest<KubeObject | KubeStatus>(kc, 'PATCH', `${coll}/${encodeURIComponent(name)}`, {
-          body,
-          contentType: 'application/apply-patch+yaml',
-          query: { dryRun: 'All', fieldManager, force: true },
-        })
-      : await create();
-    // Apply turns a wrong field type into a 500 "failed to create typed patch object" before validation
-    // runs; a create of the same object gets the usual 422 with the schema's message.
-    if (method === 'apply' && res.status === 500 && statusMessage(res).startsWith('failed to create typed patch object')) {
-      const created = await create();
-      if (created.status !== 409) {
-        res = created;
-        method = 'create';
-      }
-    }
-    if (res.status >= 200 && res.status < 300) {
-      return { ref, method, ok: true, status: res.status, object: res.body as KubeObject };
-    }
-    const st = (typeof res.body === 'object' ? res.body : {}) as KubeStatus;
-    return {
-      ref,
-      method,
-      ok: false,
-      status: res.status,
-      message: st.message ?? res.text,
-      ...(st.reason ? { reason: st.reason } : {}),
-      ...(st.details?.causes ? { causes: st.details.causes } : {}),
-    };
-  });
+export async function serverSideDryRun(kc: KubeConfig, objects: readonly KubeObject[], options: DryRunOptions = {}): Promise<DryRunResult[]> {
+  const results = await productDryRun(kc, objects as unknown as ProductObject[], { fieldManager: 'llmstack', ...options });
+  return results.map(({ code, object, ...r }) => ({ ...r, status: code, ...(object ? { object: object as KubeObject } : {}) }));
 }
