@@ -5,7 +5,7 @@ import { EXIT, UserError } from '../errors.js';
 import { loadKubeConfig } from '../kube/client.js';
 import { isNotFound, listObjects } from '../kube/http.js';
 import { RESOURCES } from '../kube/resources.js';
-import type { LLMClusterStatus } from '../controller/types.js';
+import { usableStatus, type LLMClusterStatus } from '../controller/types.js';
 
 export interface StatusOptions {
   kubeconfig?: string;
@@ -48,7 +48,8 @@ function age(from: string | undefined, now: number): string {
 export function formatTable(items: LLMClusterObject[], now = Date.now()): string {
   const header = ['NAMESPACE', 'NAME', 'PHASE', 'IMPORT', 'BUNDLES', 'NODES', 'AUTOSCALER', 'AGE', 'MESSAGE'];
   const rows = items.map((o) => {
-    const s = o.status;
+    // A status of another shape (another controller version) shows as unknown rather than failing the table.
+    const s = usableStatus(o.status);
     const worst = s?.bundles.items.find((b) => b.state !== 'Ready');
     const message = s?.message ?? (worst ? `${worst.name}: ${worst.state}${worst.message ? ` (${worst.message})` : ''}` : '');
     return [
@@ -85,7 +86,7 @@ export async function statusCommand(o: StatusOptions, print: (s: string) => void
     if (!o.watch || key !== last) print(text);
     last = key;
     if (!o.watch) {
-      return items.every((i) => i.status?.phase === 'Ready') ? EXIT.ok : EXIT.changes;
+      return items.every((i) => usableStatus(i.status)?.phase === 'Ready') ? EXIT.ok : EXIT.changes;
     }
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, o.intervalMs ?? 2000);

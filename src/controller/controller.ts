@@ -17,7 +17,7 @@ import { parseAutoscalerStatus } from './autoscaler-status.js';
 import { transitions } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
 import { computeReport, observedAutoscaler, type AutoscalerObservation, type ObjectLike } from './report.js';
-import { LLMCLUSTER, type LLMClusterStatus } from './types.js';
+import { LLMCLUSTER, usableStatus } from './types.js';
 import { WorkloadReader } from './workload.js';
 
 const FLEET = {
@@ -412,8 +412,9 @@ export class Controller {
       if (!cached) {
         this.autoscaler.delete(key);
         this.workload.forget(ns, name);
-        if (report) {
-          await deleteObject(this.kc, RESOURCES.llmCluster, ns, name).catch((e: unknown) => {
+        // Only a report this controller created goes with its cluster; an LLMCluster someone else made stays.
+        if (report && report.metadata.labels?.[LABEL.managedBy] === 'llmstack') {
+          await deleteObject(this.kc, RESOURCES.llmCluster, ns, name, { uid: report.metadata.uid }).catch((e: unknown) => {
             if (!isNotFound(e)) throw e;
           });
           this.log('info', 'cluster gone: report deleted', { cluster: key });
@@ -432,9 +433,9 @@ export class Controller {
 
       let current = report;
       if (!current) current = await this.createReport(cluster);
-      const previous = current.status as LLMClusterStatus | undefined;
+      const previous = usableStatus(current.status);
       const status = computeReport(this.inputsFor(cluster), previous, this.now().toISOString());
-      if (!jsonEqual(previous, status)) {
+      if (!jsonEqual(current.status, status)) {
         await patchStatus(this.kc, RESOURCES.llmCluster, current, status, FIELD_MANAGER);
         m?.statusWrites.inc();
         for (const ev of transitions(previous, status)) {
@@ -553,7 +554,7 @@ export class Controller {
     const phases = new Map<string, number>();
     const states = new Map<string, number>();
     for (const r of this.informers.reports.list()) {
-      const s = r.status as LLMClusterStatus | undefined;
+      const s = usableStatus(r.status);
       if (!s) continue;
       phases.set(s.phase, (phases.get(s.phase) ?? 0) + 1);
       for (const b of s.bundles.items) states.set(b.state, (states.get(b.state) ?? 0) + 1);

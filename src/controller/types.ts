@@ -85,6 +85,31 @@ export interface LLMClusterStatus {
   conditions: Condition[];
 }
 
+/**
+ * The status when it has the shape this version writes, else undefined: a status written by someone
+ * else or by another version of the controller is rewritten whole, never read field by field.
+ */
+export function usableStatus(status: unknown): LLMClusterStatus | undefined {
+  const obj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!obj(status)) return undefined;
+  const s = status;
+  const ok =
+    typeof s['phase'] === 'string' &&
+    obj(s['import']) &&
+    typeof s['import']['state'] === 'string' &&
+    obj(s['bundles']) &&
+    Array.isArray(s['bundles']['items']) &&
+    s['bundles']['items'].every((b) => obj(b) && typeof b['name'] === 'string' && typeof b['state'] === 'string') &&
+    typeof s['bundles']['summary'] === 'string' &&
+    obj(s['nodes']) &&
+    typeof s['nodes']['summary'] === 'string' &&
+    Array.isArray(s['nodePools']) &&
+    obj(s['autoscaler']) &&
+    typeof s['autoscaler']['health'] === 'string' &&
+    Array.isArray(s['conditions']);
+  return ok ? (status as unknown as LLMClusterStatus) : undefined;
+}
+
 /** The autoscaler's status ConfigMap, parsed (both the plain-text and the YAML format). */
 export interface AutoscalerStatus {
   format: 'text' | 'yaml';

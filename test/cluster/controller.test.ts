@@ -95,6 +95,33 @@ describeCluster('llmstack controller', () => {
     expect((await waitFor(() => report(ns, 'fast'))).import.state).toBe('WaitingForControlPlane');
   });
 
+  it('rewrites a report status of another shape whole, and leaves alone an LLMCluster it did not create', async () => {
+    const ns = await testCluster().freshNamespace('ctrl-foreign');
+    // GIVEN a report whose status someone else (another version) wrote in another shape
+    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'mine'));
+    await waitFor(() => report(ns, 'mine'));
+    // (a merge patch: import and the bundle table removed, a phase of its own)
+    await writeStatus(admin, RESOURCES.llmCluster, ns, 'mine', { phase: 'Ready', import: null, bundles: { items: null } });
+
+    // THEN the controller neither crashes nor reads it field by field: the whole status is its own again
+    const repaired = await waitFor(async () => {
+      const s = await report(ns, 'mine');
+      return s && typeof s.import === 'object' && Array.isArray(s.bundles.items) ? s : undefined;
+    });
+    expect(repaired.phase).toBe('Provisioning');
+    expect(repaired.conditions.map((c) => c.type)).toStrictEqual(['Provisioned', 'Imported', 'BundlesReady', 'AutoscalerHealthy', 'Ready']);
+
+    // AND an LLMCluster without a CAPI Cluster that it did not create (no managed-by label) is not deleted
+    const gone = async () => (await metrics.reconciles.get()).values.find((v) => v.labels.result === 'deleted')?.value ?? 0;
+    const seen = await gone();
+    await create(admin, RESOURCES.llmCluster, { apiVersion: 'llmstack.dev/v1alpha1', kind: 'LLMCluster', metadata: { name: 'hand-made', namespace: ns }, spec: { clusterName: 'hand-made' } });
+    await writeStatus(admin, RESOURCES.llmCluster, ns, 'hand-made', { phase: 'Ready' });
+    // once it has judged the orphan (a reconcile with no cluster), the object is still there
+    await waitFor(async () => (await gone()) > seen);
+    expect(await getObject(admin, RESOURCES.llmCluster, ns, 'hand-made')).toBeDefined();
+    expect(controller.healthy()).toBe(true);
+  });
+
   it('respects an explicit false on the Cluster and on its Namespace', async () => {
     const ns = await testCluster().freshNamespace('ctrl-optout');
     await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'mine', { [AUTO_IMPORT]: 'false' }));

@@ -8,7 +8,7 @@ import { loadCatalog } from '../../src/catalog/load.js';
 import { parseAutoscalerStatus } from '../../src/controller/autoscaler-status.js';
 import { transitions, type ReportEvent } from '../../src/controller/events.js';
 import { computeReport, deploymentState, observedAutoscaler, type ObjectLike, type ReportInput } from '../../src/controller/report.js';
-import { BUNDLE_STATES, type LLMClusterStatus } from '../../src/controller/types.js';
+import { BUNDLE_STATES, usableStatus, type LLMClusterStatus } from '../../src/controller/types.js';
 import { loadCrds, type CrdIndex } from '../../src/validate/offline.js';
 import { renderExample } from '../support/examples.js';
 import { repoRoot, sharedDir } from '../support/paths.js';
@@ -948,5 +948,28 @@ describe('conditions over time', () => {
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
     expect(JSON.stringify(computeReport({ ...base, machineDeployments: mds, bundles, bundleDeployments: bds }, a, at(3)))).toBe(JSON.stringify(a));
     expect(reportProblems(a)).toStrictEqual([]);
+  });
+});
+
+describe('a status of another shape', () => {
+  it('is usable only in the shape this version writes', () => {
+    const status = computeReport({ cluster: capiCluster('created') }, undefined, '2026-01-01T00:00:00Z');
+    expect(usableStatus(status)).toBe(status);
+    expect(usableStatus(JSON.parse(JSON.stringify(status)))).toStrictEqual(status);
+    for (const partial of [
+      undefined,
+      'Ready',
+      [],
+      { phase: 'Ready' },
+      { ...status, import: undefined },
+      { ...status, bundles: { ...status.bundles, items: undefined } },
+      { ...status, bundles: { ...status.bundles, items: [{ name: 'x' }] } },
+      { ...status, conditions: {} },
+      { ...status, phase: 3 },
+    ]) {
+      expect(usableStatus(partial), JSON.stringify(partial)?.slice(0, 80)).toBeUndefined();
+    }
+    // and the events of a first report follow when the previous one is not usable
+    expect(transitions(usableStatus({ phase: 'Ready' }), status).map((e) => e.reason)).toStrictEqual(['PhaseChanged']);
   });
 });
