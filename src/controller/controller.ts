@@ -205,8 +205,10 @@ export class Controller {
     if (labelWorkers > 0) this.running.push(this.queue.run((key) => this.reconcile(key), labelWorkers, { urgentOnly: true }));
     for (const c of this.informers.clusters.list()) this.onClusterEvent(c);
     for (const r of this.informers.reports.list()) this.queue.add(keyOf(r.metadata.namespace, r.metadata.name));
-    void this.pollAutoscalers();
-    this.pollTimer = setInterval(() => void this.pollAutoscalers(), this.opts.autoscalerPollMs ?? 30_000);
+    // Timer callbacks must never throw: an uncaught error would end the process, not one reconcile.
+    const poll = () => void this.pollAutoscalers().catch((e: unknown) => this.log('error', 'autoscaler poll failed', { error: String(e) }));
+    poll();
+    this.pollTimer = setInterval(poll, this.opts.autoscalerPollMs ?? 30_000);
     this.availability = this.availabilityKey();
     this.availabilityTimer = setInterval(() => this.checkAvailability(), Math.min(this.opts.availabilityCheckMs ?? 30_000, 5_000));
   }
@@ -544,7 +546,11 @@ export class Controller {
     this.gaugesDue = true;
     setTimeout(() => {
       this.gaugesDue = false;
-      this.updateGauges();
+      try {
+        this.updateGauges();
+      } catch (e) {
+        this.log('error', 'updating the gauges failed', { error: String(e) });
+      }
     }, 1000).unref();
   }
 
