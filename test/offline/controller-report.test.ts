@@ -497,6 +497,14 @@ describe('import state', () => {
     expect(base(capiCluster('available'), { importMode: 'none' })).toStrictEqual({ state: 'Disabled', message: 'the stack does not import its clusters into Rancher' });
   });
 
+  it('Disabled for a caapf cluster, even on a management cluster with Rancher', () => {
+    const c = capiCluster('available', { labels: { 'llmstack.dev/import-strategy': 'caapf', 'cluster-api.cattle.io/rancher-auto-import': '<delete>' } });
+    expect(base(c, { importMode: 'rancher' })).toStrictEqual({
+      state: 'Disabled',
+      message: 'registered with Fleet by the Fleet add-on provider (CAAPF), not imported into Rancher',
+    });
+  });
+
   it('Disabled when neither the Cluster nor its Namespace asks for it', () => {
     expect(base(capiCluster('available', { labels: unlabelled }))).toStrictEqual({
       state: 'Disabled',

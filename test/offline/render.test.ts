@@ -63,14 +63,16 @@ describe('Cluster', () => {
     expect(t1.classRef).toBeUndefined();
   });
 
-  it('labels for auto-import per strategy, with an explicit false when turned off', () => {
-    const label = (imp: string) => {
+  it('labels for auto-import per strategy, with an explicit false when turned off and for CAAPF', () => {
+    const labels = (imp: string) => {
       const s = stack(`  import: ${imp}\n  clusters: [{name: c1, class: docker-llm}]\n`);
-      return renderCluster(s, s.spec.clusters[0]!, classEntry(s, 'docker-llm', catalog), []).metadata.labels?.['cluster-api.cattle.io/rancher-auto-import'];
+      const l = renderCluster(s, s.spec.clusters[0]!, classEntry(s, 'docker-llm', catalog), []).metadata.labels ?? {};
+      return [l['cluster-api.cattle.io/rancher-auto-import'], l['llmstack.dev/import-strategy']];
     };
-    expect(label('{strategy: rancher}')).toBe('true');
-    expect(label('{strategy: rancher, autoImport: false}')).toBe('false');
-    expect(label('{strategy: caapf}')).toBeUndefined();
+    expect(labels('{strategy: rancher}')).toStrictEqual(['true', 'rancher']);
+    expect(labels('{strategy: rancher, autoImport: false}')).toStrictEqual(['false', 'rancher']);
+    // CAAPF registers the cluster with Fleet: Rancher must not import it as well, whatever its namespace says.
+    expect(labels('{strategy: caapf}')).toStrictEqual(['false', 'caapf']);
   });
 });
 
