@@ -70,6 +70,13 @@ capi_build() {
     mkdir -p "$dst"
     cp -R "$src/crd" "$src/webhook" "$dst/"
   done
+  # CAPD's CRDs of the same release (its own module): no CAPD controller runs, but the topology
+  # controller creates DockerClusters and DockerMachineTemplates and reads their contract labels.
+  local capd
+  capd=$(go mod download -json "sigs.k8s.io/cluster-api/test@${version}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [[ -d "$capd/infrastructure/docker/config/crd" ]] || { log "capi: no CAPD CRDs in sigs.k8s.io/cluster-api/test@${version}"; exit 1; }
+  mkdir -p "$cout/config/docker"
+  cp -R "$capd/infrastructure/docker/config/crd" "$cout/config/docker/"
   chmod -R u+w "$cout/config"
   touch "$cout/config/.complete"
   echo "$cout"

@@ -249,6 +249,58 @@ for (const run of RUNS) {
       expect((after.spec as { replicas?: number }).replicas).toBe(scaled);
     });
 
+    it('the pod network reaches a new cluster through the real ClusterResourceSet controller, with its pod CIDR, before its control plane is initialized', async () => {
+      // GIVEN a workload API server for the quickstart cluster (a second control plane)
+      const c = clusters.find((x) => x.example === 'quickstart.yaml')!;
+      const workload = await startControlPlane({ name: `workload-${run.capi}-${run.shape}`, binDir: localBinaries! });
+      try {
+        const live = (await getObject<Obj>(cp.kubeConfig, CLUSTERS, c.ns, c.name))!;
+        const infra = (live.spec as { infrastructureRef: { name: string } }).infrastructureRef.name;
+        // WHEN the providers that cannot run here do their part: CAPD reports the infrastructure
+        // provisioned (v1beta2: status.initialization.provisioned; v1beta1: status.ready), and the
+        // control plane provider writes the kubeconfig Secret (type and label as KCP writes them)
+        // (written in the contract version this CAPI reads: v1beta2 from CAPI 1.11 on)
+        const contract = run.capi === versions.v1beta1 ? 'v1beta1' : 'v1beta2';
+        await kubeRequest(cp.kubeConfig, 'PATCH', `/apis/infrastructure.cluster.x-k8s.io/${contract}/namespaces/${c.ns}/dockerclusters/${infra}/status`, {
+          body: { status: contract === 'v1beta2' ? { initialization: { provisioned: true } } : { ready: true } },
+          contentType: 'application/merge-patch+json',
+        });
+        await kubeRequest(cp.kubeConfig, 'POST', `/api/v1/namespaces/${c.ns}/secrets`, {
+          body: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            type: 'cluster.x-k8s.io/secret',
+            metadata: { name: `${c.name}-kubeconfig`, namespace: c.ns, labels: { 'cluster.x-k8s.io/cluster-name': c.name } },
+            data: { value: readFileSync(workload.kubeconfigPath).toString('base64') },
+          },
+        });
+        // THEN Cluster API applies the CNI to the workload cluster, with the cluster's pod CIDR
+        const ds = await failWithLogs(() =>
+          waitFor(() => getObject<Obj>(workload.kubeConfig, rt('apps', 'v1', 'daemonsets', 'DaemonSet'), 'kube-system', 'kindnet'), {
+            timeoutMs: 60_000,
+            intervalMs: 250,
+            message: 'the kindnet DaemonSet on the workload cluster',
+          }),
+        );
+        const env = (ds.spec as { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } } }).template.spec.containers[0]!.env;
+        const pods = (c.spec.spec as { clusterNetwork: { pods: { cidrBlocks: string[] } } }).clusterNetwork.pods.cidrBlocks;
+        expect(env.find((e) => e.name === 'POD_SUBNET')?.value).toBe(pods.join(','));
+        for (const [plural, kind, ns, name] of [
+          ['serviceaccounts', 'ServiceAccount', 'kube-system', 'kindnet'],
+          ['clusterroles', 'ClusterRole', undefined, 'kindnet'],
+        ] as const) {
+          const path = ns ? `/api/v1/namespaces/${ns}/${plural}/${name}` : `/apis/rbac.authorization.k8s.io/v1/${plural}/${name}`;
+          expect(await kubeRequest(workload.kubeConfig, 'GET', path), kind).toBeDefined();
+        }
+        // AND that happened while the control plane was not initialized: no agent can have run yet,
+        // and Turtles does not import a cluster before its control plane is up.
+        const now = (await getObject<Obj>(cp.kubeConfig, CLUSTERS, c.ns, c.name))!;
+        expect(condition(now, 'ControlPlaneInitialized')?.status).not.toBe('True');
+      } finally {
+        await workload.stop();
+      }
+    });
+
     it('the llmstack controller labels, reports and reads node pools from the real topology objects; a caapf cluster is never labelled', async () => {
       // GIVEN every generated rancher cluster with its auto-import label removed, and the caapf ones too
       for (const c of clusters) await mergePatchLabels(cp.kubeConfig, CLUSTERS, c.ns, c.name, { [UPSTREAM.rancherAutoImport]: null });

@@ -5,8 +5,8 @@
 // - the CRDs of each manager, with the labels its crd/kustomization.yaml adds (the contract labels the
 //   topology controller reads) and conversion pointed at the manager that serves it (crd/patches);
 // - the Validating/MutatingWebhookConfigurations of each manager's webhook/manifests.yaml;
-// - CAPD's Docker* CRDs from the shared test data, with CAPD's contract labels and conversion None:
-//   CAPD needs Docker, so no controller serves them here.
+// - CAPD's Docker* CRDs of the same release (module sigs.k8s.io/cluster-api/test), with CAPD's
+//   contract labels and conversion None: CAPD needs Docker, so no controller serves them here.
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -15,7 +15,7 @@ import jsyaml from 'js-yaml';
 import { freePorts, tail, type ControlPlane, type ManagedProcess } from './controlplane.js';
 import { installCrds, type Crd } from './crds.js';
 import { kubeRequest, statusMessage, type KubeObject } from './kube.js';
-import { repoRoot, sharedDir, testbinVersions } from './paths.js';
+import { repoRoot, testbinVersions } from './paths.js';
 
 export type CapiManagerName = 'core' | 'kubeadm-control-plane' | 'kubeadm-bootstrap';
 
@@ -25,10 +25,6 @@ const MANAGERS: ReadonlyArray<{ name: CapiManagerName; prefix: string }> = [
   { name: 'kubeadm-control-plane', prefix: 'capi-kubeadm-control-plane-' },
   { name: 'kubeadm-bootstrap', prefix: 'capi-kubeadm-bootstrap-' },
 ];
-
-// test/infrastructure/docker/config/crd/kustomization.yaml of CAPI v1.14.2 (the CRDs in the shared
-// test data are CAPD v1.14.0's, which serve v1beta1 and v1beta2).
-const CAPD_CONTRACT_LABELS = { 'cluster.x-k8s.io/v1beta1': 'v1beta1', 'cluster.x-k8s.io/v1beta2': 'v1beta2' };
 
 export interface CapiManagers {
   readonly version: string;
@@ -51,7 +47,7 @@ export async function capiRelease(version: string, log: (m: string) => void): Pr
   });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const dir = out.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !dir || !existsSync(path.join(dir, 'bin/core'))) {
+  if (code !== 0 || !dir || !existsSync(path.join(dir, 'bin/core')) || !existsSync(path.join(dir, 'config/docker'))) {
     throw new Error(`scripts/build-testbin.sh capi ${version} failed (exit ${code}):\n${errTail.trim()}`);
   }
   return dir;
@@ -141,10 +137,12 @@ export function capiInstallObjects(releaseDir: string, ports: Record<CapiManager
       webhooks.push(doc);
     }
   }
-  const capd = path.join(sharedDir(), 'crds/cluster-api');
-  for (const file of yamlFilesIn(capd).filter((f) => /infrastructure\.cluster\.x-k8s\.io_docker/.test(path.basename(f)))) {
+  // CAPD of the same release: its CRDs with its contract labels, conversion left at None.
+  const capd = path.join(releaseDir, 'config', 'docker', 'crd');
+  const capdLabels = kustomizeLabels(path.join(capd, 'kustomization.yaml'));
+  for (const file of yamlFilesIn(path.join(capd, 'bases')).filter((f) => /infrastructure\.cluster\.x-k8s\.io_docker/.test(path.basename(f)))) {
     for (const doc of loadYamlDocs(file) as Crd[]) {
-      doc.metadata.labels = { ...doc.metadata.labels, ...CAPD_CONTRACT_LABELS };
+      doc.metadata.labels = { ...doc.metadata.labels, ...capdLabels };
       crds.push(doc);
     }
   }
