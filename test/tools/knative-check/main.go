@@ -402,6 +402,14 @@ func configMaps(servingFile string) (map[string]*corev1.ConfigMap, map[string]st
 			problems = append(problems, fmt.Sprintf("spec.config.%s names no ConfigMap that Knative Serving installs; the operator ignores it", key))
 		}
 	}
+	// The operator's security transformer allows the podinfo mount that Security Guard needs
+	// (knative/operator pkg/reconciler/knativeserving/security/securityguard.go).
+	if enabled, _, _ := unstructured.NestedBool(ks.Object, "spec", "security", "securityGuard", "enabled"); enabled {
+		cms[apisconfig.FeaturesConfigName].Data["queueproxy.mount-podinfo"] = "allowed"
+		if _, set := setBy[apisconfig.FeaturesConfigName]; !set {
+			setBy[apisconfig.FeaturesConfigName] = where + " spec.security.securityGuard"
+		}
+	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return nil, nil, badInput{fmt.Sprintf("%s: %s", where, strings.Join(problems, "; "))}
