@@ -96,8 +96,8 @@ describe('Knative Serving admits what llmstack renders', () => {
     });
   }
 
-  it('checked at least one Knative object per example', () => {
-    expect(total).toBeGreaterThanOrEqual(exampleFiles.length);
+  it('checked Knative objects at all', () => {
+    expect(total).toBeGreaterThan(0);
   });
 
   it('lets a long generation run: Ollama keeps timeoutSeconds and responseStartTimeoutSeconds after defaulting', async () => {
@@ -115,7 +115,7 @@ describe('Knative Serving admits what llmstack renders', () => {
 });
 
 describe('the Knative check is live', () => {
-  it('refuses a timeoutSeconds above the configured maximum, with Knative message', async () => {
+  it("refuses a timeoutSeconds above the configured maximum, with Knative's message", async () => {
     // GIVEN the KnativeServing without the raised max-revision-timeout-seconds (as it was rendered
     // before), WHEN the Ollama Service (timeoutSeconds 900) is admitted, THEN Knative refuses it.
     const files = await render('quickstart.yaml');
