@@ -3,12 +3,13 @@
 // test/tools/knative-check) with the ConfigMaps the rendered KnativeServing makes the operator write.
 // The liveness tests show each input of that check can refuse.
 import path from 'node:path';
-import { parseAllDocuments, parseDocument } from 'yaml';
+import { parseDocument } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
 import { renderStack, type RenderedFile } from '../../src/render/index.js';
 import { loadSpec } from '../../src/spec/load.js';
+import { objectsOf } from '../../src/validate/offline.js';
 import { exampleFiles } from '../support/examples.js';
 import { knativeCheck, knativeCheckBin, knativeCheckVersion, type KnativeResult } from '../support/knative.js';
 import { repoRoot, testbinVersions } from '../support/paths.js';
@@ -37,10 +38,10 @@ async function render(example: string): Promise<RenderedFile[]> {
 function knativeFiles(files: RenderedFile[]): KnativeFile[] {
   const out: KnativeFile[] = [];
   for (const file of files) {
-    const objects = parseAllDocuments(file.content)
-      .map((d) => d.toJS() as { apiVersion?: string; kind?: string; metadata?: { name?: string } } | null)
-      .filter((o) => o?.apiVersion?.startsWith('serving.knative.dev/'))
-      .map((o) => `${o!.kind}/${o!.metadata?.name}`);
+    if (file.path.endsWith('fleet.yaml')) continue;
+    const objects = objectsOf(file)
+      .filter((o) => o.apiVersion.startsWith('serving.knative.dev/'))
+      .map((o) => `${o.kind}/${o.metadata?.name}`);
     if (!objects.length) continue;
     const fleet = files.find((f) => f.path === path.posix.join(path.posix.dirname(file.path), 'fleet.yaml'));
     const namespace = fleet ? (parseDocument(fleet.content).get('defaultNamespace') as string | undefined) : undefined;
