@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `offline` needs nothing but Node and git; `cluster` talks to a real kube-apiserver
-// started once per run by test/support/global-setup.ts.
+// Two projects: `offline` needs Node, git and Go (test tools built from Go modules, cached); `cluster`
+// talks to a real kube-apiserver started once per run by test/support/global-setup.ts.
 export default defineConfig({
   test: {
     projects: [

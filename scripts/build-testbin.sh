@@ -3,6 +3,7 @@
 #   build-testbin.sh              kube-apiserver, kubectl and etcd (the test control plane)
 #   build-testbin.sh capi VERSION the Cluster API managers (core, kubeadm control plane, kubeadm
 #                                 bootstrap) with the CRDs and webhook manifests of that release
+#   build-testbin.sh knative      the Knative checker (test/tools/knative-check) over knative.dev/serving
 # The test harness runs it when a binary is missing; users can run it by hand too. Prints the folder
 # that holds the binaries on its last line.
 set -euo pipefail
@@ -81,6 +82,36 @@ capi_build() {
   touch "$cout/config/.complete"
   echo "$cout"
 }
+
+# The Knative checker: our own program in test/tools/knative-check over Knative Serving's admission
+# code at KNATIVE_SERVING_VERSION, which its go.mod must require. Cached per version and hash of the
+# checker's source, so an edit rebuilds it.
+knative_build() {
+  local src="$here/../test/tools/knative-check" pinned hash kout
+  pinned=$(sed -n 's#^[[:space:]]*knative.dev/serving \(v[^[:space:]]*\).*#\1#p' "$src/go.mod")
+  if [[ "$pinned" != "$KNATIVE_SERVING_VERSION" ]]; then
+    log "test/tools/knative-check/go.mod requires knative.dev/serving ${pinned:-nothing}, but" \
+      "scripts/testbin-versions.env pins ${KNATIVE_SERVING_VERSION}; in test/tools/knative-check run" \
+      "go get knative.dev/serving@${KNATIVE_SERVING_VERSION} && go mod tidy"
+    exit 1
+  fi
+  hash=$(cd "$src" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-12)
+  kout="$cache_root/testbin/knative-check-${KNATIVE_SERVING_VERSION}-${hash}"
+  if [[ ! -x "$kout/knative-check" ]]; then
+    need_go
+    mkdir -p "$kout"
+    log "building knative-check over knative.dev/serving ${KNATIVE_SERVING_VERSION}"
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$kout/knative-check.tmp.$$" .)
+    mv "$kout/knative-check.tmp.$$" "$kout/knative-check"
+  fi
+  log "knative-check over knative.dev/serving $("$kout/knative-check" -version)"
+  echo "$kout"
+}
+
+if [[ "${1:-}" == knative ]]; then
+  knative_build
+  exit 0
+fi
 
 if [[ "${1:-}" == capi ]]; then
   capi_build "${2:?usage: build-testbin.sh capi VERSION}"

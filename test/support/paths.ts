@@ -10,7 +10,7 @@ export function sharedDir(): string {
 }
 
 /** The versions scripts/testbin-versions.env pins, the one place that pins them. */
-export function testbinVersions(): { kubernetes: string; etcd: string; capi: string; capiV1beta1: string } {
+export function testbinVersions(): { kubernetes: string; etcd: string; capi: string; capiV1beta1: string; knativeServing: string } {
   const file = path.join(repoRoot, 'scripts/testbin-versions.env');
   const vars: Record<string, string> = {};
   if (existsSync(file)) {
@@ -19,7 +19,7 @@ export function testbinVersions(): { kubernetes: string; etcd: string; capi: str
       if (m) vars[m[1] as string] = (m[2] as string).replace(/^["']|["']$/g, '');
     }
   }
-  const required = ['KUBERNETES_VERSION', 'ETCD_VERSION', 'CAPI_VERSION', 'CAPI_V1BETA1_VERSION'];
+  const required = ['KUBERNETES_VERSION', 'ETCD_VERSION', 'CAPI_VERSION', 'CAPI_V1BETA1_VERSION', 'KNATIVE_SERVING_VERSION'];
   const missing = required.filter((k) => !vars[k]);
   if (missing.length) throw new Error(`${file} must set ${missing.join(', ')}`);
   return {
@@ -27,5 +27,6 @@ export function testbinVersions(): { kubernetes: string; etcd: string; capi: str
     etcd: vars.ETCD_VERSION as string,
     capi: vars.CAPI_VERSION as string,
     capiV1beta1: vars.CAPI_V1BETA1_VERSION as string,
+    knativeServing: vars.KNATIVE_SERVING_VERSION as string,
   };
 }
