@@ -55,13 +55,13 @@ export async function controllerCommand(o: ControllerCliOptions): Promise<number
     }
     throw e;
   });
-  logger.info({ listen, port: http.port, server: kc.getCurrentCluster()?.server }, 'starting');
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'stopping: releasing the lease');
     void controller.stop({ release: true }).finally(() => finish(EXIT.ok));
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  logger.info({ listen, port: http.port, server: kc.getCurrentCluster()?.server }, 'starting');
   await controller.start();
   const code = await finished;
   await http.close();

@@ -219,5 +219,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] && /(^|[/\\])(main\.[jt]s|llmstack(\.js)?)$/.test(process.argv[1]);
+// `tsx src/cli/main.ts` (npm run llmstack) runs it directly; bin/llmstack.js imports it and calls main().
+const isEntry = process.argv[1] && /(^|[/\\])main\.[jt]s$/.test(process.argv[1]);
 if (isEntry) process.exitCode = await main(process.argv);
