@@ -9,11 +9,13 @@ const root = fileURLToPath(new URL('../', import.meta.url));
 const built = `${root}dist/cli/main.js`;
 const source = `${root}src/cli/main.ts`;
 
-/** Whether any file under src/ changed after the build. */
-function sourceIsNewer() {
-  const builtAt = statSync(built).mtimeMs;
-  return readdirSync(`${root}src`, { recursive: true }).some((f) => statSync(`${root}src/${f}`).mtimeMs > builtAt);
+/** Whether any file under dir changed after the build. */
+function newerThan(builtAt, dir) {
+  return readdirSync(dir, { withFileTypes: true }).some((e) =>
+    e.isDirectory() ? newerThan(builtAt, `${dir}/${e.name}`) : statSync(`${dir}/${e.name}`).mtimeMs > builtAt,
+  );
 }
+const sourceIsNewer = () => newerThan(statSync(built).mtimeMs, `${root}src`);
 
 let entry = built;
 if (existsSync(source) && (!existsSync(built) || sourceIsNewer())) {

@@ -2,7 +2,7 @@
 // installed from the tarball into an empty project with its production dependencies only, then run as
 // a user runs it. Proves the bin runs compiled JavaScript without tsx or src/, and ships what it reads.
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const env = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}`, npm_config_update_notifier: 'false' };
 
 let work: string;
+let copy: string;
 let tarball: string;
 let packed: string[];
 let project: string;
@@ -39,7 +40,7 @@ const llmstack = (args: string[], cwd: string) =>
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'llmstack-pack-'));
   // A copy, so the build that `npm pack` runs never rewrites this checkout's dist/ under other tests.
-  const copy = join(work, 'checkout');
+  copy = join(work, 'checkout');
   const skip = new Set(['node_modules', '.git', 'dist', 'gitops', 'coverage', '.tmp']);
   await cp(repoRoot, copy, { recursive: true, filter: (src) => !skip.has(relative(repoRoot, src).split(/[/\\]/)[0]!) });
   await symlink(join(repoRoot, 'node_modules'), join(copy, 'node_modules'), 'dir');
@@ -95,6 +96,21 @@ describe('the packed package', () => {
     const r = await llmstack(['generate', '--no-such-flag'], project);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown option '--no-such-flag'");
+  });
+});
+
+describe('the bin in a source checkout', () => {
+  const run = () => exec(process.execPath, [join(copy, 'bin', 'llmstack.js'), '--version'], { cwd: copy, env, encoding: 'utf8' });
+
+  it('runs dist/ while it is newer than src/, and src/ through tsx once a source file changed', async () => {
+    // GIVEN the build that npm pack made in the copy, marked so that running it shows
+    await appendFile(join(copy, 'dist', 'cli', 'main.js'), "\nprocess.stderr.write('ran dist\\n');\n");
+    expect(await run()).toStrictEqual({ stdout: `${pkg.version}\n`, stderr: 'ran dist\n' });
+    // WHEN a source file is edited after the build
+    const later = new Date(Date.now() + 60_000);
+    await utimes(join(copy, 'src', 'render', 'yaml.ts'), later, later);
+    // THEN the sources run, not the stale build
+    expect(await run()).toStrictEqual({ stdout: `${pkg.version}\n`, stderr: '' });
   });
 });
 
