@@ -92,24 +92,25 @@ export async function statusCommand(o: StatusOptions, print: (s: string) => void
   const items = await listReports(kc, namespace);
   print(render(items, o.output));
   if (!o.watch) return items.every((i) => usableStatus(i.status)?.phase === 'Ready') ? EXIT.ok : EXIT.changes;
-  await watchReports(kc, namespace, shownKey(items), (now) => print(render(now, o.output)), signal, note);
+  await watchReports(kc, namespace, items, (now) => print(render(now, o.output)), signal, note);
   return EXIT.ok;
 }
 
 /**
  * Follows the reports with an informer (list, then watch; re-list on 410, re-watch with backoff when the
- * connection breaks) and calls show when what is shown changed, until signal aborts.
+ * connection breaks) and calls show when what is shown changed from `shown` (what is on screen), until
+ * signal aborts.
  */
 export async function watchReports(
   kc: KubeClientConfig,
   namespace: string | undefined,
-  shown: string,
+  shown: LLMClusterObject[],
   show: (items: LLMClusterObject[]) => void,
   signal: AbortSignal | undefined,
   note: (s: string) => void,
 ): Promise<void> {
   const informer = new Informer<KubeObject>(kc, RESOURCES.llmCluster, { ...(namespace ? { namespace } : {}), log: (level, message) => note(`${level}: ${message}`) });
-  let last = shown;
+  let last = shownKey(shown);
   let timer: NodeJS.Timeout | undefined;
   // Events come in bursts (the informer's own first list replays every object): show once per burst.
   const changed = () => {
