@@ -70,7 +70,7 @@ export function buildProgram(): Command {
   const specOpt = () => new Option('-s, --spec <file>', 'the Stack spec (default: ./llmstack.yaml, else the built-in quickstart)');
   const bundlesOpt = () => new Option('--bundles <dir>', 'an extra Fleet bundle catalog folder (repeatable)').argParser(collect);
   const outputOpt = (choices: string[]) => new Option('-o, --output <format>', 'output format').choices(choices).default(choices[0]);
-  const kubeconfigOpt = (what: string) => new Option('--kubeconfig <file>', `kubeconfig ${what} (default: $KUBECONFIG, ~/.kube/config)`);
+  const kubeconfigOpt = (what: string) => new Option('--kubeconfig <file>', what);
   const contextOpt = () => new Option('--context <name>', 'the kubeconfig context to use (default: its current-context)');
   const allNamespacesOpt = (what: string) => new Option('-A, --all-namespaces', what).conflicts('namespace');
 
@@ -114,7 +114,7 @@ export function buildProgram(): Command {
     .addOption(specOpt())
     .option('--crds <dir>', 'folder of CustomResourceDefinition YAML files (default: $LLMSTACK_CRDS_DIR)')
     .option('--server', 'server-side dry run of every object on the cluster of the kubeconfig')
-    .addOption(kubeconfigOpt('for --server'))
+    .addOption(kubeconfigOpt('kubeconfig for --server (default: $KUBECONFIG, ~/.kube/config)'))
     .addOption(contextOpt())
     .option('-n, --namespace <ns>', "for --server: namespace of objects that name none (default: the context's, else default)")
     .addOption(bundlesOpt())
@@ -151,7 +151,7 @@ export function buildProgram(): Command {
   program
     .command('status')
     .description("show the controller's report per cluster (exit 0 when every cluster is Ready, 4 otherwise)")
-    .addOption(kubeconfigOpt('of the management cluster'))
+    .addOption(kubeconfigOpt('kubeconfig of the management cluster (default: $KUBECONFIG, ~/.kube/config)'))
     .addOption(contextOpt())
     .option('-n, --namespace <ns>', 'only this namespace')
     .addOption(allNamespacesOpt('every namespace (the default without -n)'))
@@ -170,7 +170,7 @@ export function buildProgram(): Command {
   program
     .command('controller')
     .description('run the controller on the management cluster: auto-import, rollout and autoscaler reports')
-    .addOption(kubeconfigOpt('(else the pod service account)'))
+    .addOption(kubeconfigOpt("kubeconfig (default: $KUBECONFIG, ~/.kube/config, else the pod's service account)"))
     .addOption(contextOpt())
     .option('-n, --namespace <ns>', 'watch CAPI clusters in this namespace only')
     .addOption(allNamespacesOpt('watch every namespace (the default without -n)'))
