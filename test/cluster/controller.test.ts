@@ -234,11 +234,59 @@ describeCluster('llmstack controller', () => {
       return r?.autoscaler.health === 'Unparseable' ? r : undefined;
     });
     expect(garbage.bundles.summary).toBe('8/8');
+    // and the cluster is not Ready while its autoscaler cannot be read
+    expect(garbage.phase).toBe('Degraded');
+    expect(garbage.message).toMatch(/cluster-autoscaler status cannot be read/);
     expect(controller.healthy()).toBe(true);
 
     // WHEN the cluster is deleted THEN its report goes too
     await kubeRequest(admin, 'DELETE', `/apis/cluster.x-k8s.io/v1beta2/namespaces/${ns}/clusters/${name}`);
     await waitFor(async () => (await getObject(admin, RESOURCES.llmCluster, ns, name)) === undefined);
+  });
+
+  it('reads the autoscaler of a pool that exists only in the topology, before CAPI made its MachineDeployment', async () => {
+    const ns = await testCluster().freshNamespace('ctrl-topo');
+    const name = 'early';
+    // GIVEN a Cluster whose topology has an autoscaled pool, and no MachineDeployment yet
+    await create(admin, RESOURCES.capiCluster, capiCluster(ns, name));
+    await create(admin, { ...RESOURCES.secret }, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `${name}-kubeconfig`, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': name } },
+      data: { value: Buffer.from(readFileSync(workload.kubeconfigPath)).toString('base64') },
+    } as KubeObject);
+    // THEN its autoscaler status is read (the workload cluster of the flow above still has an unparseable one)
+    const r = await waitFor(async () => {
+      const x = await report(ns, name);
+      return x && x.autoscaler.health !== 'Unknown' ? x : undefined;
+    }, { timeoutMs: 10_000, message: 'the autoscaler status of a topology-only pool' });
+    expect(r.autoscaler.health).toBe('Unparseable');
+    expect(r.nodePools.map((p) => p.name)).toStrictEqual(['md-0']);
+    expect(r.nodePools[0]!.machineDeployment).toBeUndefined();
+  });
+
+  it('observed the latency of every label it wrote, and no status patch conflicted with its own earlier write', async () => {
+    const ns = await testCluster().freshNamespace('ctrl-own');
+    const conflicts = async () => (await metrics.reconciles.get()).values.find((v) => v.labels.result === 'conflict')?.value ?? 0;
+    const before = await conflicts();
+    // GIVEN a burst of changes to one cluster's inputs, each a reconcile right after the last one's write
+    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'busy'));
+    await waitFor(() => report(ns, 'busy'));
+    await writeStatus(admin, RESOURCES.capiCluster, ns, 'busy', capiProvisioned());
+    for (let i = 0; i < 5; i++) {
+      const md = `busy-md-${i}`;
+      await create(admin, RESOURCES.machineDeployment, machineDeployment(ns, 'busy', md, 1));
+      await writeStatus(admin, RESOURCES.machineDeployment, ns, md, { replicas: 1, readyReplicas: 1, availableReplicas: 1, upToDateReplicas: 1, phase: 'Running' });
+    }
+    await waitFor(async () => (await report(ns, 'busy'))?.nodePools.filter((p) => p.readyReplicas === 1).length === 5, { timeoutMs: 15_000 });
+    // THEN none of its patches failed against its own previous write
+    expect((await conflicts()) - before).toBe(0);
+    // AND every label it wrote in this run has one latency observation, even when the watch event of the
+    // label came before the patch's response
+    const labelled = (await metrics.autoImportLabels.get()).values[0]?.value ?? 0;
+    const observed = (await metrics.autoImportLatency.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+    expect(labelled).toBeGreaterThan(3);
+    expect(observed).toBe(labelled);
   });
 
   it('ran on its ClusterRole alone: no request was forbidden', () => {

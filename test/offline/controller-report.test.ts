@@ -787,7 +787,8 @@ describe('bundles', () => {
   it('says NoBundles for a cluster llmstack did not generate and Fleet sends nothing', () => {
     const c = capiCluster('available', { labels: Object.fromEntries(BUNDLES.map((b) => [`bundle.llmstack.dev/${b}`, '<delete>'])) });
     const r = computeReport({ cluster: c, importMode: 'none' }, undefined, at(0));
-    expect([r.phase, r.bundles.summary, r.conditions.find((x) => x.type === 'BundlesReady')?.reason]).toStrictEqual(['Ready', '0/0', 'NoBundles']);
+    // (not Ready for another reason: its autoscaled pool's autoscaler has not been read)
+    expect([r.phase, r.bundles.summary, r.conditions.find((x) => x.type === 'BundlesReady')?.reason]).toStrictEqual(['Deploying', '0/0', 'NoBundles']);
   });
 });
 
@@ -878,13 +879,14 @@ describe('autoscaler health', () => {
     expect(r.phase).toBe('Ready');
   });
 
-  it('is Unparseable with the parse error, without degrading the cluster', () => {
+  it('is Unparseable with the parse error, which keeps the cluster from Ready', () => {
     const r = computeReport({ ...allReady, autoscaler: observedAutoscaler(parseAutoscalerStatus('garbage: [')) }, undefined, at(0));
     expect(r.autoscaler.health).toBe('Unparseable');
     expect(r.autoscaler.message).toMatch(/^the autoscaler status is neither the text format .* nor valid YAML: /);
     expect(autoCondition(r)?.status).toBe('Unknown');
     expect(autoCondition(r)?.reason).toBe('StatusUnparseable');
-    expect(r.phase).toBe('Ready');
+    expect(r.phase).toBe('Degraded');
+    expect(r.message).toMatch(/^the cluster-autoscaler status cannot be read: the autoscaler status is neither/);
   });
 
   it('needs no autoscaler when no pool is autoscaled', () => {
@@ -893,7 +895,13 @@ describe('autoscaler health', () => {
     expect(r.autoscaler).toStrictEqual({ health: 'NotDeployed', message: 'no cluster-autoscaler-status ConfigMap in the workload cluster' });
     expect(autoCondition(r)).toStrictEqual({ type: 'AutoscalerHealthy', status: 'True', lastTransitionTime: at(0), reason: 'NotRequired', message: 'no node pool is autoscaled' });
     const missing = computeReport({ ...allReady, autoscaler: { kind: 'notDeployed' } }, undefined, at(0));
-    expect([autoCondition(missing)?.status, autoCondition(missing)?.reason, missing.phase]).toStrictEqual(['Unknown', 'StatusNotFound', 'Ready']);
+    // an autoscaled pool whose autoscaler is not known to be healthy: not Ready yet
+    expect([autoCondition(missing)?.status, autoCondition(missing)?.reason, missing.phase]).toStrictEqual(['Unknown', 'StatusNotFound', 'Deploying']);
+    expect(missing.message).toBe('waiting for the cluster-autoscaler: no cluster-autoscaler-status ConfigMap in the workload cluster');
+    const unread = computeReport({ ...allReady, autoscaler: undefined }, undefined, at(0));
+    expect([unread.phase, unread.message]).toStrictEqual(['Deploying', 'waiting for the cluster-autoscaler: the autoscaler status has not been read yet']);
+    // and with no autoscaled pool, Ready needs none
+    expect(r.phase).toBe('Ready');
   });
 
   it('waits while the autoscaler initializes', () => {
