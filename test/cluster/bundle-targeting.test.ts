@@ -14,7 +14,7 @@ import { Controller } from '../../src/controller/controller.js';
 import { targetingLabels } from '../../src/controller/targeting.js';
 import { getObject, onRequest, type RequestRecord } from '../../src/kube/http.js';
 import type { KubeObject } from '../../src/kube/resources.js';
-import { applyObject } from '../../src/kube/write.js';
+import { applyObject, deleteObject } from '../../src/kube/write.js';
 import { bundleClosure } from '../../src/render/bundles.js';
 import { clusterNamespace } from '../../src/render/cluster.js';
 import { renderGitRepos } from '../../src/render/gitrepos.js';
@@ -198,6 +198,19 @@ describeCluster('bundle targeting of imported clusters', () => {
       }
     });
   }
+
+  it('an apply carrying the cached resourceVersion never re-creates a Rancher cluster deleted meanwhile', async () => {
+    // The controller relies on this to write labels only onto the object Turtles made.
+    const ns = await testCluster().freshNamespace('targeting-gone');
+    const rn = rancherName();
+    const mgmt = turtlesRancherCluster({ apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Cluster', metadata: { name: 'gone', namespace: ns } }, rn);
+    mgmt.metadata.finalizers = [];
+    const made = await create(admin, TEST_RANCHER_CLUSTER, mgmt);
+    await deleteObject(admin, TEST_RANCHER_CLUSTER, ns, rn);
+    const body = { apiVersion: 'management.cattle.io/v3', kind: 'Cluster', metadata: { name: rn, namespace: ns, resourceVersion: made.metadata.resourceVersion, labels: { 'llmstack.dev/stack': 'x' } } };
+    await expect(applyObject(admin, body, 'llmstack', { resource: TEST_RANCHER_CLUSTER })).rejects.toThrow();
+    expect(await getObject(admin, TEST_RANCHER_CLUSTER, ns, rn)).toBeUndefined();
+  });
 
   it('ran on its ClusterRole alone: no request was forbidden', () => {
     expect(forbidden.map((r) => `${r.verb} ${r.path}`)).toStrictEqual([]);
