@@ -17,6 +17,9 @@
 //   (relatedresource.Watch in provisioningv2/cluster/controller.go): a label removed from the
 //   management Cluster is removed from the Fleet Cluster, a label someone else put on the Fleet
 //   Cluster stays.
+// - rancher/webhook v0.11.0 (the webhookVersion in rancher v2.15.0 build.yaml),
+//   pkg/resources/management.cattle.io/v3/cluster: checks annotations and spec of a management
+//   Cluster, never its labels.
 // - rancher/fleet v0.16.1, internal/cmd/controller/target/matcher/clustermatcher.go: a target's
 //   clusterSelector is a metav1.LabelSelector matched against the Fleet Cluster's own labels.
 // - rancher/cluster-api-addon-provider-fleet v0.14.0, src/api/capi_cluster.rs to_cluster: the Fleet
