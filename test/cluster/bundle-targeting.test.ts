@@ -124,7 +124,7 @@ describeCluster('bundle targeting of imported clusters', () => {
             capi.metadata.namespace = ns;
             await create(admin, RESOURCES.capiCluster, capi);
             const expected = bundleClosure(spec, catalog);
-            expect(expected.length).toBeGreaterThan(3);
+            expect(expected.length).toBeGreaterThan(0);
             if (variant === 'caapf-v0.14.0') {
               // CAAPF keeps the Fleet Cluster in the cluster's namespace, where the apps GitRepo is.
               expect(r.gitRepo.namespaces).toContain(clusterNamespace(r.stack, spec));
