@@ -10,13 +10,14 @@ import { Informer, type Logger } from '../kube/informer.js';
 import { LeaderElector } from '../kube/lease.js';
 import { WorkQueue } from '../kube/queue.js';
 import { apiVersionOf, keyOf, RESOURCES, splitKey, type KubeObject } from '../kube/resources.js';
-import { createObject, deleteObject, EventRecorder, jsonEqual, mergePatchLabels, patchStatus } from '../kube/write.js';
+import { applyObject, createObject, deleteObject, EventRecorder, jsonEqual, mergePatchLabels, patchStatus } from '../kube/write.js';
 import { LABEL, UPSTREAM } from '../render/labels.js';
 import { autoImportDecision, managedBy, parseLabelSelector, TURTLES, type LabelSelector } from './autoimport.js';
 import { parseAutoscalerStatus } from './autoscaler-status.js';
 import { transitions } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
 import { computeReport, observedAutoscaler, type AutoscalerObservation, type ObjectLike } from './report.js';
+import { targetingChange } from './targeting.js';
 import { LLMCLUSTER, usableStatus } from './types.js';
 import { WorkloadReader } from './workload.js';
 
@@ -437,6 +438,7 @@ export class Controller {
         return;
       }
       const cluster = cached;
+      await this.ensureTargetingLabels(cluster);
 
       let current = this.newestReport(key, report);
       if (!current) current = this.wrote(key, undefined, await this.createReport(cluster));
@@ -504,6 +506,44 @@ export class Controller {
     if (since === undefined) return;
     this.needsLabelSince.delete(key);
     this.opts.metrics?.autoImportLatency.observe((performance.now() - since) / 1000);
+  }
+
+  /**
+   * Keeps the CAPI Cluster's llmstack labels on the Rancher cluster(s) Turtles made for it, so Rancher
+   * copies them to the Fleet Cluster the bundles select (targeting.ts says why there). Server-side
+   * apply under llmstack's field manager owns only those keys; a key the CAPI Cluster dropped that
+   * another writer also set (a Turtles that copies labels) is removed with a merge patch.
+   */
+  private async ensureTargetingLabels(cluster: Obj): Promise<void> {
+    const rcs = this.informers.rancherClusters;
+    if (!rcs.available) return;
+    const rt = rcs.resource;
+    for (const rc of rcs.byIndex('owner', keyOf(cluster.metadata.namespace, cluster.metadata.name))) {
+      const change = targetingChange(cluster, rc);
+      if (!change) continue;
+      const ns = rt.namespaced ? rc.metadata.namespace : undefined;
+      // The cached resourceVersion: an apply never creates a Rancher cluster that was deleted meanwhile,
+      // and a conflict is retried from the newer cache.
+      const body: KubeObject = {
+        apiVersion: apiVersionOf(rt),
+        kind: rt.kind,
+        metadata: { name: rc.metadata.name, ...(ns ? { namespace: ns } : {}), resourceVersion: rc.metadata.resourceVersion, labels: change.labels },
+      };
+      const applied = await applyObject<Obj>(this.kc, body, FIELD_MANAGER, { resource: rt });
+      const left = change.stale.filter((k) => applied.metadata.labels?.[k] !== undefined);
+      if (left.length > 0) {
+        await mergePatchLabels(this.kc, rt, ns, rc.metadata.name, Object.fromEntries(left.map((k) => [k, null])), {
+          resourceVersion: applied.metadata.resourceVersion,
+          fieldManager: FIELD_MANAGER,
+        });
+      }
+      this.log('info', 'bundle targeting labels set on the Rancher cluster', {
+        cluster: keyOf(cluster.metadata.namespace, cluster.metadata.name),
+        rancherCluster: rc.metadata.name,
+        labels: Object.keys(change.labels).length,
+        removed: change.stale,
+      });
+    }
   }
 
   private async createReport(cluster: Obj): Promise<Obj> {
