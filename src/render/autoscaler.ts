@@ -5,6 +5,7 @@ import type { KubeObject } from '../catalog/types.js';
 import type { Cluster, Stack } from '../spec/schema.js';
 import { clusterNamespace } from './cluster.js';
 import { LABEL, MANAGED_BY } from './labels.js';
+import { restrictedContainerSecurity, restrictedPodSecurity } from './apps/security.js';
 import { dnsName } from './names.js';
 
 /** Autoscaler releases by Kubernetes minor: the autoscaler's minor must match the workload's. */
@@ -72,7 +73,7 @@ export function renderAutoscaler(stack: Stack, cluster: Cluster, infraTemplatePl
           metadata: { labels },
           spec: {
             serviceAccountName: name,
-            securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: restrictedPodSecurity(65532),
             terminationGracePeriodSeconds: 10,
             containers: [
               {
@@ -93,8 +94,14 @@ export function renderAutoscaler(stack: Stack, cluster: Cluster, infraTemplatePl
                   '--v=2',
                 ],
                 env: [{ name: 'CAPI_GROUP', value: capi }],
-                resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
-                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                // --address (default :8085) serves /metrics and /health-check; the latter fails once the
+                // main loop has not run for --max-inactivity (10 min), so a stuck autoscaler restarts.
+                ports: [{ name: 'http', containerPort: 8085 }],
+                startupProbe: { httpGet: { path: '/health-check', port: 'http' }, periodSeconds: 5, failureThreshold: 24 },
+                livenessProbe: { httpGet: { path: '/health-check', port: 'http' }, periodSeconds: 30, timeoutSeconds: 5, failureThreshold: 3 },
+                readinessProbe: { httpGet: { path: '/health-check', port: 'http' }, periodSeconds: 10, timeoutSeconds: 5 },
+                resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+                securityContext: restrictedContainerSecurity(true),
                 volumeMounts: [{ name: 'workload-kubeconfig', mountPath: '/etc/kubernetes/workload', readOnly: true }],
               },
             ],

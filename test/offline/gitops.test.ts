@@ -82,7 +82,7 @@ describe('generate into a remote over HTTP', () => {
     const check = join(work, 'check-first');
     await gitAsync('clone', '-q', authedUrl('first'), check);
     expect(git(check, 'rev-list', '--count', 'HEAD')).toBe('1');
-    expect(git(check, 'log', '-1', '--format=%s')).toBe('llmstack: update stack "alpha" (10 units changed)');
+    expect(git(check, 'log', '-1', '--format=%s')).toBe('llmstack: update stack "alpha" (11 units changed)');
     expect(git(check, 'log', '-1', '--format=%b')).toContain('- cluster default/one: added autoscaler.yaml, cluster.yaml, fleet.yaml');
     // Credentials are never written into the repository's config.
     expect(await readFile(join(check, 'alpha/.llmstack/owned.json'), 'utf8')).toContain('"stack": "alpha"');
@@ -118,10 +118,10 @@ describe('generate into a remote over HTTP', () => {
     expect(git(check, 'rev-list', '--count', 'HEAD')).toBe('4');
     const subjects = git(check, 'log', '--format=%s').split('\n').sort();
     expect(subjects).toEqual([
-      'llmstack: update stack "left" (11 units changed)',
-      'llmstack: update stack "right" (10 units changed)',
-      'llmstack: update stack "seed" (10 units changed)',
-      'llmstack: update stack "third" (10 units changed)',
+      'llmstack: update stack "left" (12 units changed)',
+      'llmstack: update stack "right" (11 units changed)',
+      'llmstack: update stack "seed" (11 units changed)',
+      'llmstack: update stack "third" (11 units changed)',
     ]);
     for (const s of ['seed', 'left', 'right', 'third']) {
       expect(JSON.parse(await readFile(join(check, s, '.llmstack/owned.json'), 'utf8')).stack).toBe(s);
@@ -147,7 +147,7 @@ describe('generate with a push remote other than the URL Fleet pulls', () => {
       delete process.env.LLMSTACK_GIT_PASSWORD;
     }
     expect(out[0]).toBe(`stack "pf" → ${server.repoUrl('portforward')} (main)`);
-    expect(out[out.length - 1]).toMatch(/^committed [0-9a-f]{12} \(18 added, 0 updated, 0 deleted\), pushed$/);
+    expect(out[out.length - 1]).toMatch(/^committed [0-9a-f]{12} \(20 added, 0 updated, 0 deleted\), pushed$/);
     const check = join(work, 'check-pf');
     await gitAsync('clone', '-q', authedUrl('portforward'), check);
     expect(await readFile(join(check, 'bootstrap/gitrepos.yaml'), 'utf8')).toContain('repo: http://git-server.llmstack-system.svc/llmstack/gitops.git');

@@ -80,11 +80,12 @@ describe('bundles', () => {
     - {name: a, class: docker-llm, apps: [litellm]}
     - {name: b, class: docker-llm, apps: [ollama]}
 `);
-    expect(bundleClosure(s.spec.clusters[0]!, catalog)).toStrictEqual(['calico', 'litellm', 'local-path-storage', 'metrics-server']);
+    expect(bundleClosure(s.spec.clusters[0]!, catalog)).toStrictEqual(['calico', 'litellm', 'llm-namespace', 'local-path-storage', 'metrics-server']);
     expect(bundleClosure(s.spec.clusters[1]!, catalog)).toStrictEqual([
       'calico',
       'knative-operator',
       'knative-serving',
+      'llm-namespace',
       'local-path-storage',
       'metrics-server',
       'ollama',
@@ -94,7 +95,7 @@ describe('bundles', () => {
   it('renders only the bundles some cluster uses', () => {
     const s = stack(`  clusters: [{name: a, class: docker-llm, apps: [litellm]}]\n`);
     const bundles = new Set(renderStack(s, catalog).files.filter((f) => f.path.startsWith('bundles/')).map((f) => f.path.split('/')[1]));
-    expect([...bundles].sort()).toStrictEqual(['calico', 'litellm', 'local-path-storage', 'metrics-server']);
+    expect([...bundles].sort()).toStrictEqual(['calico', 'litellm', 'llm-namespace', 'local-path-storage', 'metrics-server']);
   });
 });
 
