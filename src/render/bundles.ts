@@ -4,6 +4,7 @@
 import type { BundleEntry, Catalog } from '../catalog/types.js';
 import type { Cluster, Stack } from '../spec/schema.js';
 import { renderLitellm } from './apps/litellm.js';
+import { litellmPolicies, namespacePolicies, ollamaPolicies, openwebuiPolicies } from './apps/network.js';
 import { APPS_NAMESPACE, renderOllama } from './apps/ollama.js';
 import { openwebuiValues } from './apps/openwebui.js';
 import { POD_SECURITY_LABELS } from './apps/security.js';
@@ -58,7 +59,7 @@ export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: read
   if (entry.name === 'openwebui') {
     const helm = (f.helm ??= {}) as Record<string, unknown>;
     const values = (helm.values ??= {}) as Record<string, unknown>;
-    Object.assign(values, openwebuiValues([]));
+    Object.assign(values, openwebuiValues(stack.spec.apps.networkPolicies ? openwebuiPolicies() : []));
     values.persistence = { ...(values.persistence as object | undefined), enabled: true, size: stack.spec.apps.openwebui.persistence };
     // Open WebUI authenticates to LiteLLM with the gateway's master key; without one LiteLLM takes any key.
     const masterKey = stack.spec.apps.litellm.masterKey;
@@ -94,9 +95,17 @@ function addCalicoPodCidrs(f: Record<string, unknown>, stack: Stack, clusters: r
 export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[], dir: string): TreeFile[] {
   const header = generatedHeader(`Fleet bundle "${entry.name}" of stack "${stack.metadata.name}".`);
   const files: TreeFile[] = [{ path: `${dir}/fleet.yaml`, header, docs: [renderFleetYaml(stack, entry, clusters)] }];
-  if (entry.name === 'llm-namespace') files.push({ path: `${dir}/namespace.yaml`, header, docs: [appsNamespace()] });
-  if (entry.name === 'ollama') files.push({ path: `${dir}/ollama.yaml`, header, docs: renderOllama(stack.spec.apps) });
-  if (entry.name === 'litellm') files.push({ path: `${dir}/litellm.yaml`, header, docs: renderLitellm(stack.spec.apps) });
+  const policies = stack.spec.apps.networkPolicies;
+  if (entry.name === 'llm-namespace') {
+    files.push({ path: `${dir}/namespace.yaml`, header, docs: [appsNamespace()] });
+    if (policies) files.push({ path: `${dir}/network-policies.yaml`, header, docs: namespacePolicies() });
+  }
+  if (entry.name === 'ollama') {
+    files.push({ path: `${dir}/ollama.yaml`, header, docs: [...renderOllama(stack.spec.apps), ...(policies ? ollamaPolicies() : [])] });
+  }
+  if (entry.name === 'litellm') {
+    files.push({ path: `${dir}/litellm.yaml`, header, docs: [...renderLitellm(stack.spec.apps), ...(policies ? litellmPolicies(stack) : [])] });
+  }
   for (const file of entry.files) files.push({ path: `${dir}/${file.path}`, text: file.content });
   return files;
 }

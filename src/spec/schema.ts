@@ -225,6 +225,10 @@ export const StackSpec = z
         ollama: ollama.prefault({}),
         litellm: litellm.prefault({}),
         openwebui: openwebui.prefault({}),
+        networkPolicies: z
+          .boolean()
+          .default(true)
+          .describe('NetworkPolicies in namespace llm: deny all, allow the flows the stack uses; false for a CNI that does not enforce them'),
       })
       .prefault({}),
   })
