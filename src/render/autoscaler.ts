@@ -5,6 +5,7 @@ import type { KubeObject } from '../catalog/types.js';
 import type { Cluster, Stack } from '../spec/schema.js';
 import { clusterNamespace } from './cluster.js';
 import { LABEL, MANAGED_BY } from './labels.js';
+import { DNS_EGRESS, policy } from './apps/network.js';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './apps/security.js';
 import { dnsName } from './names.js';
 
@@ -52,6 +53,12 @@ export function renderAutoscaler(stack: Stack, cluster: Cluster, infraTemplatePl
     // Scale from zero reads node shape from the infrastructure machine templates when annotations lack it.
     { apiGroups: ['infrastructure.cluster.x-k8s.io'], resources: [...infraTemplatePlural].sort(), verbs: ['get', 'list', 'watch'] },
   ];
+  // Nothing calls the autoscaler; it calls two API servers (this cluster's and, through the kubeconfig
+  // Secret, the workload's), on 443 or 6443 at addresses only known at run time.
+  const networkPolicy = policy(name, { matchLabels: { 'app.kubernetes.io/instance': name } }, {
+    ingress: [],
+    egress: [DNS_EGRESS, { ports: [443, 6443].map((port) => ({ protocol: 'TCP', port })) }],
+  });
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta, rules },
@@ -99,8 +106,12 @@ export function renderAutoscaler(stack: Stack, cluster: Cluster, infraTemplatePl
                 ports: [{ name: 'http', containerPort: 8085 }],
                 startupProbe: { httpGet: { path: '/health-check', port: 'http' }, periodSeconds: 5, failureThreshold: 24 },
                 livenessProbe: { httpGet: { path: '/health-check', port: 'http' }, periodSeconds: 30, timeoutSeconds: 5, failureThreshold: 3 },
-                readinessProbe: { httpGet: { path: '/health-check', port: 'http' }, periodSeconds: 10, timeoutSeconds: 5 },
-                resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+                // Ready: serving; nothing routes to it, so this only paces a rollout.
+                readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 10 },
+                resources: {
+                  requests: { cpu: '50m', memory: '128Mi', 'ephemeral-storage': '50Mi' },
+                  limits: { cpu: '1', memory: '512Mi', 'ephemeral-storage': '256Mi' },
+                },
                 securityContext: restrictedContainerSecurity(true),
                 volumeMounts: [{ name: 'workload-kubeconfig', mountPath: '/etc/kubernetes/workload', readOnly: true }],
               },
@@ -110,5 +121,6 @@ export function renderAutoscaler(stack: Stack, cluster: Cluster, infraTemplatePl
         },
       },
     },
+    ...(stack.spec.apps.networkPolicies ? [{ ...networkPolicy, metadata: { ...networkPolicy.metadata, namespace, labels } }] : []),
   ];
 }

@@ -228,7 +228,7 @@ export const StackSpec = z
         networkPolicies: z
           .boolean()
           .default(true)
-          .describe('NetworkPolicies in namespace llm: deny all, allow the flows the stack uses; false for a CNI that does not enforce them'),
+          .describe('NetworkPolicies for the apps (namespace llm: deny all, allow the flows the stack uses) and the cluster-autoscalers; false for a CNI that does not enforce them'),
       })
       .prefault({}),
   })

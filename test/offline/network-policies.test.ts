@@ -229,6 +229,26 @@ describe('rendered NetworkPolicies', () => {
     // (its egress half is also implied by allow-dns, which isolates every pod of llm for egress)
   });
 
+  it("lets each cluster's autoscaler reach DNS and API servers, and nothing reach it", () => {
+    const stack = exampleFor('quickstart.yaml', 'v1beta2', catalog);
+    const file = renderStack(stack, catalog).files.find((f) => f.path.endsWith('/autoscaler.yaml'))!;
+    const policies = docs(file.content)
+      .filter((o) => o.kind === 'NetworkPolicy')
+      .map((o) => ({ metadata: { name: o.metadata.name, namespace: o.metadata.namespace! }, spec: o.spec }));
+    const deployment = docs(file.content).find((o) => o.kind === 'Deployment')!;
+    const ns = deployment.metadata.namespace!;
+    const scaler: Endpoint = { name: 'autoscaler', ip: '10.0.3.1', pod: { namespace: ns, labels: deployment.spec.template.metadata.labels, ports: [{ name: 'http', containerPort: 8085 }] } };
+    const neighbour: Endpoint = { name: 'neighbour', ip: '10.0.3.2', pod: { namespace: ns, labels: { app: 'capi-something' } } };
+    const dns = endpoints([]).find((e) => e.name === 'coredns')!;
+    const apiserver: Endpoint = { name: 'apiserver', ip: '172.18.0.3' };
+    const w: World = { namespaces: { [ns]: nsLabels(ns), 'kube-system': nsLabels('kube-system') }, policies };
+    expect(policies).toHaveLength(1);
+    expect([allowed(w, scaler, apiserver, 6443), allowed(w, scaler, apiserver, 443), allowed(w, scaler, dns, 53, 'UDP')]).toEqual([true, true, true]);
+    expect([allowed(w, scaler, apiserver, 80), allowed(w, neighbour, scaler, 8085), allowed(w, apiserver, scaler, 8085)]).toEqual([false, false, false]);
+    // the policy selects the autoscaler only: its neighbours keep what they had
+    expect(allowed(w, apiserver, neighbour, 8080)).toBe(true);
+  });
+
   it('renders no NetworkPolicy when spec.apps.networkPolicies is false', () => {
     const s = exampleFor('quickstart.yaml', 'v1beta2', catalog);
     s.spec.apps.networkPolicies = false;
@@ -236,5 +256,6 @@ describe('rendered NetworkPolicies', () => {
     const { files } = renderStack(s, catalog);
     expect(openwebuiValuesOf(files)!.extraResources.map((o: Obj) => o.kind)).toEqual(['PodDisruptionBudget']);
     expect(files.some((f) => f.path === 'bundles/llm-namespace/namespace.yaml')).toBe(true);
+    expect(files.filter((f) => f.path.endsWith('/autoscaler.yaml')).flatMap((f) => docs(f.content)).some((o) => o.kind === 'NetworkPolicy')).toBe(false);
   });
 });

@@ -152,6 +152,7 @@ describe('autoscaler', () => {
       'Role/team-a/c1-autoscaler',
       'RoleBinding/team-a/c1-autoscaler',
       'Deployment/team-a/c1-autoscaler',
+      'NetworkPolicy/team-a/c1-autoscaler',
     ]);
     const container = (objs[3]!.spec as { template: { spec: { containers: { image: string; args: string[] }[] } } }).template.spec.containers[0]!;
     expect(container.image).toBe('registry.k8s.io/autoscaling/cluster-autoscaler:v1.33.6');

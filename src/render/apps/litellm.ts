@@ -63,7 +63,7 @@ export function renderLitellm(apps: Apps): KubeObject[] {
           // A config change must roll the pods: LiteLLM reads its config once at start.
           metadata: { labels, annotations: { 'llmstack.dev/config-hash': shortHash(configText, 12) } },
           spec: {
-            securityContext: restrictedPodSecurity(1000),
+            securityContext: restrictedPodSecurity(10001),
             containers: [
               {
                 name: 'litellm',
@@ -75,7 +75,7 @@ export function renderLitellm(apps: Apps): KubeObject[] {
                 startupProbe: { httpGet: { path: '/health/liveliness', port: 'http' }, periodSeconds: 5, failureThreshold: 36 },
                 readinessProbe: { httpGet: { path: '/health/readiness', port: 'http' }, periodSeconds: 10 },
                 livenessProbe: { httpGet: { path: '/health/liveliness', port: 'http' }, periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
-                resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '2', memory: '1Gi' } },
+                resources: { requests: { cpu: '250m', memory: '512Mi', 'ephemeral-storage': '100Mi' }, limits: { cpu: '2', memory: '1Gi', 'ephemeral-storage': '2Gi' } },
                 // Read-only image: the proxy API needs only /tmp. (LiteLLM's admin UI copies its assets at start
                 // and is not served then; llmstack uses the API only.)
                 securityContext: restrictedContainerSecurity(true),

@@ -30,7 +30,7 @@ const internet = (ports: (number | string)[]) => ({
   ports: ports.map(tcp),
 });
 /** Cluster DNS: CoreDNS (or kube-dns) pods, labelled k8s-app=kube-dns on kubeadm, AKS, EKS and GKE. */
-const DNS_EGRESS = {
+export const DNS_EGRESS = {
   to: [{ ...byName('kube-system'), podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
   ports: [
     { protocol: 'UDP', port: 53 },
@@ -38,7 +38,7 @@ const DNS_EGRESS = {
   ],
 };
 
-function policy(name: string, podSelector: Record<string, unknown>, spec: { ingress?: unknown[]; egress?: unknown[] }): KubeObject {
+export function policy(name: string, podSelector: Record<string, unknown>, spec: { ingress?: unknown[]; egress?: unknown[] }): KubeObject {
   const policyTypes = [spec.ingress ? 'Ingress' : undefined, spec.egress ? 'Egress' : undefined].filter(Boolean);
   return {
     apiVersion: 'networking.k8s.io/v1',

@@ -17,7 +17,7 @@ export function openwebuiValues(extra: KubeObject[]): Record<string, unknown> {
     // The image starts as any uid since 0.6.23, but writes its generated key next to start.sh (inside the
     // image) unless told otherwise, and copies its static files into the image at start: its root
     // filesystem stays writable, everything else is restricted.
-    podSecurityContext: restrictedPodSecurity(1000, { fsGroup: true }),
+    podSecurityContext: restrictedPodSecurity(10001, { fsGroup: true }),
     containerSecurityContext: restrictedContainerSecurity(false),
     extraEnvVars: [{ name: 'WEBUI_SECRET_KEY_FILE', value: `${DATA_DIR}/.webui_secret_key` }],
     resources: { requests: { cpu: '200m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } },
