@@ -9,6 +9,7 @@ import { APPS_NAMESPACE, renderOllama } from './apps/ollama.js';
 import { openwebuiValues } from './apps/openwebui.js';
 import { POD_SECURITY_LABELS } from './apps/security.js';
 import { clusterNamespace } from './cluster.js';
+import { gpuTolerations, hasGpuPool, ollamaGpuPlacement, type ClassTaints } from './gpu.js';
 import { LABEL } from './labels.js';
 import { generatedHeader } from './yaml.js';
 
@@ -34,6 +35,8 @@ export function bundleClosure(cluster: Cluster, catalog: Catalog): string[] {
     entry.dependsOn.forEach(visit);
   };
   BASE_BUNDLES.forEach(visit);
+  // Nodes of a GPU pool offer nvidia.com/gpu only once the device plugin runs on them.
+  if (hasGpuPool(cluster)) visit('nvidia-device-plugin');
   cluster.apps.forEach(visit);
   return [...out].sort();
 }
@@ -42,7 +45,7 @@ function targetSelector(stack: Stack, bundle: string): Record<string, string> {
   return { [LABEL.stack]: stack.metadata.name, [`${LABEL.bundlePrefix}${bundle}`]: 'true' };
 }
 
-export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[]): Record<string, unknown> {
+export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[], classTaints?: ClassTaints): Record<string, unknown> {
   const f = structuredClone(entry.fleetYaml) as Record<string, unknown>;
   const stackName = stack.metadata.name;
   f.labels = { ...(f.labels as Record<string, string> | undefined), [LABEL.bundle]: entry.name, [LABEL.stack]: stackName };
@@ -73,6 +76,14 @@ export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: read
     if (stack.spec.apps.openwebui.chartVersion) helm.version = stack.spec.apps.openwebui.chartVersion;
   }
   if (entry.name === 'calico') addCalicoPodCidrs(f, stack, clusters);
+  if (entry.name === 'nvidia-device-plugin' && classTaints) {
+    // The plugin must run on every GPU node, whatever taints its pool carries.
+    const values = (((f.helm ??= {}) as Record<string, unknown>).values ??= {}) as Record<string, unknown>;
+    const catalogTolerations = (values.tolerations as unknown[] | undefined) ?? [];
+    const keyOf = (t: unknown) => JSON.stringify(t);
+    const seen = new Set(catalogTolerations.map(keyOf));
+    values.tolerations = [...catalogTolerations, ...gpuTolerations(clusters, classTaints).filter((t) => !seen.has(keyOf(t)))];
+  }
   return f;
 }
 
@@ -92,16 +103,16 @@ function addCalicoPodCidrs(f: Record<string, unknown>, stack: Stack, clusters: r
   if (custom.length > 0) f.targetCustomizations = [...((f.targetCustomizations as unknown[]) ?? []), ...custom];
 }
 
-export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[], dir: string): TreeFile[] {
+export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[], dir: string, classTaints?: ClassTaints): TreeFile[] {
   const header = generatedHeader(`Fleet bundle "${entry.name}" of stack "${stack.metadata.name}".`);
-  const files: TreeFile[] = [{ path: `${dir}/fleet.yaml`, header, docs: [renderFleetYaml(stack, entry, clusters)] }];
+  const files: TreeFile[] = [{ path: `${dir}/fleet.yaml`, header, docs: [renderFleetYaml(stack, entry, clusters, classTaints)] }];
   const policies = stack.spec.apps.networkPolicies;
   if (entry.name === 'llm-namespace') {
     files.push({ path: `${dir}/namespace.yaml`, header, docs: [appsNamespace()] });
     if (policies) files.push({ path: `${dir}/network-policies.yaml`, header, docs: namespacePolicies() });
   }
   if (entry.name === 'ollama') {
-    files.push({ path: `${dir}/ollama.yaml`, header, docs: [...renderOllama(stack.spec.apps), ...(policies ? ollamaPolicies() : [])] });
+    files.push({ path: `${dir}/ollama.yaml`, header, docs: [...renderOllama(stack.spec.apps, classTaints && ollamaGpuPlacement(stack, clusters, classTaints)), ...(policies ? ollamaPolicies() : [])] });
   }
   if (entry.name === 'litellm') {
     files.push({ path: `${dir}/litellm.yaml`, header, docs: [...renderLitellm(stack.spec.apps), ...(policies ? litellmPolicies(stack) : [])] });

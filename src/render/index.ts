@@ -11,9 +11,10 @@ import type { Catalog, ClusterClassEntry } from '../catalog/types.js';
 import type { Stack } from '../spec/schema.js';
 import { needsAutoscaler, renderAutoscaler } from './autoscaler.js';
 import { bundleClosure, renderBundle, type RenderedFile, type TreeFile } from './bundles.js';
-import { clusterNamespace, renderCluster } from './cluster.js';
+import { clusterNamespace, renderCluster, workerDefaults } from './cluster.js';
 import { renderClusterClass } from './clusterclass.js';
 import { renderGitRepos } from './gitrepos.js';
+import type { ClassTaints } from './gpu.js';
 import { LABEL } from './labels.js';
 import { generatedHeader, toYamlDocs } from './yaml.js';
 
@@ -93,11 +94,15 @@ export function renderTree(stack: Stack, catalog: Catalog): { files: TreeFile[];
     }
   }
 
+  const classTaints: ClassTaints = (c, workerClass) => {
+    const e = classEntry(stack, c.class, catalog);
+    return { provider: e.provider, taints: workerDefaults(e, workerClass).taints };
+  };
   const used = new Set([...clusterBundles.values()].flat());
   for (const name of [...used].sort()) {
     const entry = catalog.bundles.get(name)!;
     const targets = stack.spec.clusters.filter((c) => clusterBundles.get(`${clusterNamespace(stack, c)}/${c.name}`)?.includes(name));
-    files.push(...renderBundle(stack, entry, targets, `bundles/${name}`));
+    files.push(...renderBundle(stack, entry, targets, `bundles/${name}`, classTaints));
   }
 
   const gitrepos = renderGitRepos(stack);

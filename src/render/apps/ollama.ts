@@ -11,7 +11,8 @@ export const OLLAMA_URL = `http://ollama.${APPS_NAMESPACE}.svc.cluster.local`;
 export const OLLAMA_UID = 10001;
 export const OLLAMA_LABELS = { 'app.kubernetes.io/name': 'ollama' } as const;
 
-export function renderOllama(apps: Apps): KubeObject[] {
+/** `placement` (nodeSelector, tolerations) sends Ollama to the GPU pools when it asks for GPUs. */
+export function renderOllama(apps: Apps, placement?: Record<string, unknown>): KubeObject[] {
   const o = apps.ollama;
   const models = o.models.join(' ');
   const resources = (r: { cpu?: string; memory?: string }, gpu?: { type: string; count: number }) => {
@@ -69,10 +70,7 @@ export function renderOllama(apps: Apps): KubeObject[] {
       { name: 'tmp', emptyDir: { sizeLimit: '1Gi' } },
     ],
   };
-  if (o.gpu) {
-    podSpec.nodeSelector = { 'nvidia.com/gpu.present': 'true' };
-    podSpec.tolerations = [{ key: o.gpu.type, operator: 'Exists', effect: 'NoSchedule' }];
-  }
+  if (o.gpu && placement) Object.assign(podSpec, placement);
   return [
     {
       apiVersion: 'serving.knative.dev/v1',
