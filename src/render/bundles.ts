@@ -7,6 +7,7 @@ import { renderLitellm } from './apps/litellm.js';
 import { litellmPolicies, namespacePolicies, ollamaPolicies, openwebuiPolicies } from './apps/network.js';
 import { APPS_NAMESPACE, renderOllama } from './apps/ollama.js';
 import { openwebuiValues } from './apps/openwebui.js';
+import { litellmScaling } from './apps/scaling.js';
 import { POD_SECURITY_LABELS } from './apps/security.js';
 import { clusterNamespace } from './cluster.js';
 import { gpuTolerations, hasGpuPool, ollamaGpuPlacement, type ClassTaints } from './gpu.js';
@@ -115,7 +116,7 @@ export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonl
     files.push({ path: `${dir}/ollama.yaml`, header, docs: [...renderOllama(stack.spec.apps, classTaints && ollamaGpuPlacement(stack, clusters, classTaints)), ...(policies ? ollamaPolicies() : [])] });
   }
   if (entry.name === 'litellm') {
-    files.push({ path: `${dir}/litellm.yaml`, header, docs: [...renderLitellm(stack.spec.apps), ...(policies ? litellmPolicies(stack) : [])] });
+    files.push({ path: `${dir}/litellm.yaml`, header, docs: [...renderLitellm(stack.spec.apps), ...litellmScaling(stack.spec.apps), ...(policies ? litellmPolicies(stack) : [])] });
   }
   for (const file of entry.files) files.push({ path: `${dir}/${file.path}`, text: file.content });
   return files;

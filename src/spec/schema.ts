@@ -174,9 +174,19 @@ const litellmModel = z.strictObject({
 
 const litellm = z.strictObject({
   image: z.string().default('ghcr.io/berriai/litellm:main-v1.77.7-stable'),
-  replicas: z.number().int().min(1).default(1),
+  replicas: z.number().int().min(1).default(1).describe('replicas at least; the HorizontalPodAutoscaler adds more up to autoscaling.max'),
+  autoscaling: z
+    .strictObject({
+      max: z.number().int().min(1).default(3),
+      cpu: z.number().int().min(10).max(100).default(70).describe('target average CPU use, percent of the request'),
+    })
+    .prefault({})
+    .describe('HorizontalPodAutoscaler on CPU; max equal to replicas turns it off'),
   models: z.array(litellmModel).default([]).describe('defaults to one entry per Ollama model'),
   masterKey: SecretKeyRef.optional().describe('Secret holding the gateway admin key'),
+}).refine((l) => l.autoscaling.max >= l.replicas, {
+  message: 'autoscaling.max must not be smaller than replicas (the autoscaler never goes below replicas)',
+  path: ['autoscaling', 'max'],
 });
 
 const openwebui = z.strictObject({

@@ -57,7 +57,8 @@ export function renderLitellm(apps: Apps): KubeObject[] {
       kind: 'Deployment',
       metadata: { name: 'litellm', labels },
       spec: {
-        replicas: apps.litellm.replicas,
+        // With an HPA (apps.litellm.autoscaling) the HPA owns the count.
+        replicas: apps.litellm.autoscaling.max > apps.litellm.replicas ? undefined : apps.litellm.replicas,
         selector: { matchLabels: selector },
         template: {
           // A config change must roll the pods: LiteLLM reads its config once at start.
