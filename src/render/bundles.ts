@@ -3,7 +3,8 @@
 // so one bundle folder serves every cluster of the stack.
 import type { BundleEntry, Catalog } from '../catalog/types.js';
 import type { Cluster, Stack } from '../spec/schema.js';
-import { renderLitellm } from './apps/litellm.js';
+import { openwebuiIngressValues, renderIngress } from './apps/ingress.js';
+import { LITELLM_LABELS, renderLitellm } from './apps/litellm.js';
 import { litellmPolicies, namespacePolicies, ollamaPolicies, openwebuiPolicies } from './apps/network.js';
 import { APPS_NAMESPACE, renderOllama } from './apps/ollama.js';
 import { openwebuiValues } from './apps/openwebui.js';
@@ -64,6 +65,8 @@ export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: read
     const helm = (f.helm ??= {}) as Record<string, unknown>;
     const values = (helm.values ??= {}) as Record<string, unknown>;
     Object.assign(values, openwebuiValues(stack.spec.apps.networkPolicies ? openwebuiPolicies() : []));
+    const ingress = stack.spec.apps.openwebui.ingress;
+    if (ingress) values.ingress = openwebuiIngressValues(ingress);
     values.persistence = { ...(values.persistence as object | undefined), enabled: true, size: stack.spec.apps.openwebui.persistence };
     // Open WebUI authenticates to LiteLLM with the gateway's master key; without one LiteLLM takes any key.
     const masterKey = stack.spec.apps.litellm.masterKey;
@@ -116,7 +119,12 @@ export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonl
     files.push({ path: `${dir}/ollama.yaml`, header, docs: [...renderOllama(stack.spec.apps, classTaints && ollamaGpuPlacement(stack, clusters, classTaints)), ...(policies ? ollamaPolicies() : [])] });
   }
   if (entry.name === 'litellm') {
-    files.push({ path: `${dir}/litellm.yaml`, header, docs: [...renderLitellm(stack.spec.apps), ...litellmScaling(stack.spec.apps), ...(policies ? litellmPolicies(stack) : [])] });
+    files.push({ path: `${dir}/litellm.yaml`, header, docs: [
+        ...renderLitellm(stack.spec.apps),
+        ...litellmScaling(stack.spec.apps),
+        ...(stack.spec.apps.litellm.ingress ? [renderIngress('litellm', stack.spec.apps.litellm.ingress, { ...LITELLM_LABELS, 'app.kubernetes.io/part-of': 'llmstack' })] : []),
+        ...(policies ? litellmPolicies(stack) : []),
+      ] });
   }
   for (const file of entry.files) files.push({ path: `${dir}/${file.path}`, text: file.content });
   return files;

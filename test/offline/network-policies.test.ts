@@ -89,13 +89,16 @@ function endpoints(bundles: string[]): Endpoint[] {
 const PROBES: [number, string][] = [[53, 'UDP'], [53, 'TCP'], [80, 'TCP'], [443, 'TCP'], [4000, 'TCP'], [8012, 'TCP'], [8013, 'TCP'], [8022, 'TCP'], [8080, 'TCP'], [8081, 'TCP'], [9090, 'TCP'], [9091, 'TCP'], [11434, 'TCP']];
 
 /** Exactly what the stack needs, for the endpoints present. */
-function neededFlows(names: Set<string>, hostedModels: boolean): string[] {
+function neededFlows(names: Set<string>, hostedModels: boolean, litellmIngress: boolean): string[] {
   const flows: string[] = [];
   const add = (from: string, to: string, port: number, proto = 'TCP') => {
     if (names.has(from) && names.has(to)) flows.push(`${from} -> ${to}:${port}/${proto}`);
   };
   // Users reach Open WebUI from anywhere outside namespace llm.
-  for (const src of ['internet', 'private', 'stranger', 'coredns', 'kourier', 'activator', 'kn-autoscaler']) add(src, 'openwebui', 8080);
+  const outside = ['internet', 'private', 'stranger', 'coredns', 'kourier', 'activator', 'kn-autoscaler'];
+  for (const src of outside) add(src, 'openwebui', 8080);
+  // An Ingress for LiteLLM opens its port to whatever runs the ingress controller.
+  if (litellmIngress) for (const src of outside) add(src, 'litellm', 4000);
   add('openwebui', 'litellm', 4000);
   add('litellm', 'kourier', 8081);
   for (const src of ['kourier', 'activator']) for (const p of [8012, 8013]) add(src, 'ollama', p);
@@ -195,7 +198,7 @@ describe('rendered NetworkPolicies', () => {
           namespaces: { llm: nsLabels('llm'), 'knative-serving': nsLabels('knative-serving'), 'kube-system': nsLabels('kube-system'), default: nsLabels('default') },
           policies,
         };
-        const needed = neededFlows(new Set(eps.map((e) => e.name)), hosted);
+        const needed = neededFlows(new Set(eps.map((e) => e.name)), hosted, !!stack.spec.apps.litellm.ingress);
         expect({ cluster, allowed: allowedFlows(world, eps) }).toEqual({ cluster, allowed: needed });
       }
     });

@@ -86,13 +86,11 @@ export function litellmPolicies(stack: Stack): KubeObject[] {
   // An apiBase may be anywhere (another cluster, a service in this one): its port, any destination.
   const apiPorts = [...new Set(models.filter((m) => m.apiBase).map((m) => urlPort(m.apiBase!)))].sort((a, b) => a - b);
   if (apiPorts.length > 0) egress.push({ ports: apiPorts.map(tcp) });
-  return [
-    policy(
-      'litellm',
-      { matchLabels: { ...LITELLM_LABELS } },
-      { ingress: [{ from: [{ podSelector: { matchLabels: { ...OPENWEBUI_LABELS } } }], ports: [tcp('http')] }], egress },
-    ),
-  ];
+  const ingress: unknown[] = [{ from: [{ podSelector: { matchLabels: { ...OPENWEBUI_LABELS } } }], ports: [tcp('http')] }];
+  // Exposed through an Ingress: the controller may run anywhere (another namespace, host network on
+  // any node), so the port is open to all; the master key guards the API.
+  if (stack.spec.apps.litellm.ingress) ingress.push({ ports: [tcp('http')] });
+  return [policy('litellm', { matchLabels: { ...LITELLM_LABELS } }, { ingress, egress })];
 }
 
 /** Open WebUI: users reach it from anywhere (an ingress controller, a port-forward); it calls LiteLLM only. */
