@@ -3,7 +3,8 @@
 //
 // Layout (below spec.git.path):
 //   management/clusterclasses/<ns>/<class>/   ClusterClass + templates     (Fleet: fleet-local)
-//   management/clusters/<ns>/<cluster>/       Cluster + its autoscaler      (Fleet: fleet-local)
+//   management/clusters/<ns>/<cluster>/       Cluster, its autoscaler, the   (Fleet: fleet-local)
+//                                             controller's kubeconfig access
 //   bundles/<bundle>/                         apps for the workload clusters (Fleet: fleet-default
 //                                             or the cluster's namespace with CAAPF)
 //   bootstrap/gitrepos.yaml                   the GitRepos to apply once (needs spec.git.url)
@@ -13,6 +14,7 @@ import { needsAutoscaler, renderAutoscaler } from './autoscaler.js';
 import { bundleClosure, renderBundle, type RenderedFile, type TreeFile } from './bundles.js';
 import { clusterNamespace, renderCluster, workerDefaults } from './cluster.js';
 import { renderClusterClass } from './clusterclass.js';
+import { renderControllerAccess } from './controller-access.js';
 import { renderGitRepos } from './gitrepos.js';
 import type { ClassTaints } from './gpu.js';
 import { LABEL } from './labels.js';
@@ -89,6 +91,7 @@ export function renderTree(stack: Stack, catalog: Catalog): { files: TreeFile[];
       ],
     });
     files.push({ path: `${dir}/cluster.yaml`, header, docs: [renderCluster(stack, c, entry, bundles)] });
+    files.push({ path: `${dir}/controller-access.yaml`, header, docs: renderControllerAccess(stack, c) });
     if (needsAutoscaler(c)) {
       files.push({ path: `${dir}/autoscaler.yaml`, header, docs: renderAutoscaler(stack, c, infraTemplatePlurals(entry)) });
     }

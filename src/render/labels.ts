@@ -19,3 +19,6 @@ export const UPSTREAM = {
 } as const;
 
 export const MANAGED_BY = 'llmstack';
+
+/** The controller's identity as manifests/controller installs it; each cluster's folder grants it its kubeconfig Secret. */
+export const CONTROLLER_IDENTITY = { serviceAccount: 'llmstack-controller', namespace: 'llmstack-system' } as const;
