@@ -39,3 +39,5 @@ export function isLlmstackLabelKey(key: string): boolean {
   const prefix = key.slice(0, slash);
   return prefix === LABEL_DOMAIN || prefix.endsWith(`.${LABEL_DOMAIN}`);
 }
+/** The controller's identity as manifests/controller installs it; each cluster's folder grants it its kubeconfig Secret. */
+export const CONTROLLER_IDENTITY = { serviceAccount: 'llmstack-controller', namespace: 'llmstack-system' } as const;

@@ -163,6 +163,20 @@ const ollama = z.strictObject({
   storage: quantity.default('10Gi').describe('size of the model cache volume'),
 });
 
+/** An Ingress for an app, with a certificate from a cert-manager issuer when tls is set. */
+const ingress = z.strictObject({
+  host: z.string().regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$/, { message: 'must be a DNS host name such as "chat.example.com"' }),
+  className: z.string().min(1).optional().describe('ingressClassName; the cluster default when left out'),
+  tls: z
+    .strictObject({
+      issuer: dns1123Label.describe('cert-manager issuer that signs the certificate'),
+      kind: z.enum(['ClusterIssuer', 'Issuer']).default('ClusterIssuer'),
+    })
+    .optional()
+    .describe('HTTPS with a certificate cert-manager issues (it must run on the cluster)'),
+});
+export type Ingress = z.infer<typeof ingress>;
+
 const litellmModel = z.strictObject({
   name: z.string().min(1).describe('model name clients ask for'),
   model: z
@@ -174,14 +188,26 @@ const litellmModel = z.strictObject({
 
 const litellm = z.strictObject({
   image: z.string().default('ghcr.io/berriai/litellm:main-v1.77.7-stable'),
-  replicas: z.number().int().min(1).default(1),
+  replicas: z.number().int().min(1).default(1).describe('replicas at least; the HorizontalPodAutoscaler adds more up to autoscaling.max'),
+  autoscaling: z
+    .strictObject({
+      max: z.number().int().min(1).default(3),
+      cpu: z.number().int().min(10).max(100).default(70).describe('target average CPU use, percent of the request'),
+    })
+    .prefault({})
+    .describe('HorizontalPodAutoscaler on CPU; max equal to replicas turns it off'),
   models: z.array(litellmModel).default([]).describe('defaults to one entry per Ollama model'),
   masterKey: SecretKeyRef.optional().describe('Secret holding the gateway admin key'),
+  ingress: ingress.optional().describe('expose the gateway outside the cluster'),
+}).refine((l) => l.autoscaling.max >= l.replicas, {
+  message: 'autoscaling.max must not be smaller than replicas (the autoscaler never goes below replicas)',
+  path: ['autoscaling', 'max'],
 });
 
 const openwebui = z.strictObject({
   chartVersion: z.string().optional(),
   persistence: quantity.default('2Gi'),
+  ingress: ingress.optional().describe('expose the chat UI outside the cluster'),
 });
 
 export const StackSpec = z
@@ -225,6 +251,10 @@ export const StackSpec = z
         ollama: ollama.prefault({}),
         litellm: litellm.prefault({}),
         openwebui: openwebui.prefault({}),
+        networkPolicies: z
+          .boolean()
+          .default(true)
+          .describe('NetworkPolicies for the apps (namespace llm: deny all, allow the flows the stack uses) and the cluster-autoscalers; false for a CNI that does not enforce them'),
       })
       .prefault({}),
   })

@@ -9,6 +9,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { Controller } from '../../src/controller/controller.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
+import { loadCatalog } from '../../src/catalog/load.js';
+import { renderControllerAccess } from '../../src/render/controller-access.js';
+import { parseSpec } from '../../src/spec/load.js';
 import type { LLMClusterStatus } from '../../src/controller/types.js';
 import { getObject, kubeRequest, onRequest, type RequestRecord } from '../../src/kube/http.js';
 import type { KubeObject } from '../../src/kube/resources.js';
@@ -50,6 +53,15 @@ async function installClusterRole(kc: KubeConfig): Promise<void> {
   const docs = parseAllDocuments(readFileSync(path.join(repoRoot, 'manifests/controller/rbac.yaml'), 'utf8')).map((d) => d.toJS() as KubeObject);
   const role = docs.find((d) => d.kind === 'ClusterRole')!;
   await applyObject(kc, role, 'llmstack-test');
+}
+
+/** The Role and RoleBinding of the cluster's controller-access.yaml, bound to the test's identity. */
+async function grantKubeconfigAccess(ns: string, name: string): Promise<void> {
+  const stack = parseSpec(`apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: t}\nspec:\n  clusters: [{name: ${name}, namespace: ${ns}, class: docker-llm}]\n`, 't.yaml', await loadCatalog());
+  for (const o of renderControllerAccess(stack, stack.spec.clusters[0]!) as KubeObject[]) {
+    const obj = o.kind === 'RoleBinding' ? { ...o, subjects: [{ kind: 'ServiceAccount', ...identity.serviceAccount }] } : o;
+    await applyObject(admin, obj, 'llmstack-test');
+  }
 }
 
 async function report(ns: string, name: string): Promise<LLMClusterStatus | undefined> {
@@ -146,6 +158,9 @@ describeCluster('llmstack controller', () => {
     const rancherName = `c-${ns.slice(-6)}`;
     const agentNs = `cluster-fleet-default-${rancherName}`;
     const md = `${name}-md-0-x7k2p`;
+    // The Role llmstack renders next to the Cluster (controller-access.yaml) lets the controller read
+    // exactly this cluster's kubeconfig Secret; Fleet applies it together with the Cluster.
+    await grantKubeconfigAccess(ns, name);
 
     // GIVEN a generated Cluster: labelled, Provisioning.
     await create(admin, RESOURCES.capiCluster, capiCluster(ns, name));
@@ -183,6 +198,7 @@ describeCluster('llmstack controller', () => {
     await waitFor(async () => (await report(ns, name))?.bundles.summary === '8/8', { timeoutMs: 15_000 });
 
     // WHEN the autoscaler reports from the workload cluster, through the kubeconfig Secret CAPI writes
+    // (readable by the controller through the Role granted above)
     await create(admin, { ...RESOURCES.secret }, {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -289,7 +305,7 @@ describeCluster('llmstack controller', () => {
     expect(observed).toBe(labelled);
   });
 
-  it('ran on its ClusterRole alone: no request was forbidden', () => {
+  it('ran on its ClusterRole and the rendered kubeconfig Role alone: no request was forbidden', () => {
     expect(forbidden.map((r) => `${r.verb} ${r.path}`)).toStrictEqual([]);
   });
 });

@@ -162,7 +162,7 @@ bad.yaml:10:81: spec.clusters[0].nodePools[0].taints[1]: taint dedicated:NoSched
     spec: withClusterLine('      apps: [ollama, comfyui]'),
     message: `bad.yaml: 1 problem in the spec
 bad.yaml:9:22: spec.clusters[0].apps[1]: unknown app "comfyui"
-  fix: use one of: "knative-operator", "knative-serving", "litellm", "local-path-storage", "metrics-server", "ollama", "openwebui"`,
+  fix: use one of: "knative-operator", "knative-serving", "litellm", "llm-namespace", "local-path-storage", "metrics-server", "nvidia-device-plugin", "ollama", "openwebui"`,
   },
   {
     name: 'duplicate cluster names',
