@@ -3,7 +3,7 @@ import jsonpatch from 'fast-json-patch';
 import { parseAllDocuments } from 'yaml';
 import { inspect, withCheckout } from '../gitops/repo.js';
 import { renderStack } from '../render/index.js';
-import { formatOutput, gitAuthFromEnv, loadInputs, type SpecOptions } from './common.js';
+import { formatOutput, gitAuthFromEnv, loadInputs, pushRemote, type SpecOptions } from './common.js';
 
 export interface DiffOptions extends SpecOptions {
   out?: string;
@@ -64,7 +64,7 @@ export async function diffCommand(o: DiffOptions, print: (s: string) => void, no
   const git = stack.spec.git;
   const base = git.path ?? '';
   const files = renderStack(stack, catalog).files;
-  const remote = o.remote ?? process.env.LLMSTACK_GIT_REMOTE ?? git.url;
+  const remote = pushRemote(o.remote, git.url);
   const target = { dir: o.out ?? (remote ? undefined : 'gitops'), url: remote, branch: git.branch, base, auth: gitAuthFromEnv() };
   const diffs = await withCheckout(target, async (dir) => {
     if (!dir) {
