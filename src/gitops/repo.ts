@@ -263,7 +263,8 @@ async function hasCommits(git: SimpleGit): Promise<boolean> {
 
 async function pullLatest(git: SimpleGit, t: GitTarget): Promise<void> {
   try {
-    await git.fetch('origin', t.branch);
+    // No FETCH_HEAD: a failed fetch would leave an empty one behind in .git.
+    await git.fetch('origin', t.branch, ['--no-write-fetch-head']);
   } catch (e) {
     if (/couldn't find remote ref/i.test(String(e))) return; // branch not pushed yet
     throw gitError(e, t.url, t.auth);

@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseAllDocuments, isMap, isSeq, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { EXIT, SpecError, UserError, type SpecIssue } from '../errors.js';
-import { CapiSettings, ClusterClasses, ClusterClassEntry, ClusterSchema, LitellmModel, OllamaSettings, Stack } from './schema.js';
-import { checkSemantics, partsOf, type CatalogIndex, type SpecParts } from './semantics.js';
+import { APP_NAMES, CapiSettings, ClusterClasses, ClusterClassEntry, ClusterSchema, LitellmModel, OllamaSettings, Stack, type Cluster } from './schema.js';
+import { checkSemantics, clusterView, partsOf, type CatalogIndex, type ClusterView, type SpecParts } from './semantics.js';
 
 export type PathKey = string | number;
 
@@ -93,6 +93,25 @@ export function parseSpec(text: string, file: string, catalog: CatalogIndex): St
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A cluster as the cross-field checks see it: the parsed one, else each field that is valid on its own. */
+function clusterFromRaw(raw: unknown, parsed: Cluster | undefined): ClusterView | undefined {
+  if (parsed) return clusterView(parsed);
+  if (!isRecord(raw)) return undefined;
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const pools = raw.nodePools === undefined ? [{}] : Array.isArray(raw.nodePools) ? raw.nodePools : [];
+  return {
+    name: str(raw.name),
+    namespace: str(raw.namespace),
+    class: str(raw.class),
+    nodePools: pools.map((p) => {
+      const pool = isRecord(p) ? p : {};
+      // Taints are checked only on a pool the schema accepts: a raw list may hold anything.
+      return { class: pool.class === undefined ? 'default-worker' : str(pool.class), gpu: isRecord(pool.capacity) && pool.capacity.gpu !== undefined, taints: [] };
+    }),
+    apps: raw.apps === undefined ? [...APP_NAMES] : Array.isArray(raw.apps) ? raw.apps.filter((a): a is string => typeof a === 'string' && a !== '') : [],
+  };
+}
+
 /** The parts of an invalid spec that are valid on their own; `undefined` where a part is not. */
 function partsFromRaw(raw: unknown): SpecParts {
   const one = <T>(schema: z.ZodType<T>, v: unknown): T | undefined => {
@@ -107,7 +126,7 @@ function partsFromRaw(raw: unknown): SpecParts {
     capi: one(CapiSettings.prefault({}), spec.capi),
     clusterClasses:
       spec.clusterClasses === undefined ? one(ClusterClasses, undefined) : Array.isArray(spec.clusterClasses) ? spec.clusterClasses.map((c) => one(ClusterClassEntry, c)) : undefined,
-    clusters: Array.isArray(spec.clusters) ? spec.clusters.map((c) => one(ClusterSchema, c)) : [],
+    clusters: Array.isArray(spec.clusters) ? spec.clusters.map((c) => clusterFromRaw(c, one(ClusterSchema, c))) : [],
     ollama: isRecord(apps) ? one(OllamaSettings.prefault({}), apps.ollama) : undefined,
     litellmModels: isRecord(litellm) && Array.isArray(litellm.models) ? litellm.models.map((m) => one(LitellmModel, m)) : [],
   };

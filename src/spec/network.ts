@@ -45,7 +45,7 @@ function v4Text(n: bigint): string {
 export function parseCidr(text: string): CidrResult {
   const example = 'write it as ADDRESS/PREFIX, e.g. "192.168.0.0/16" or "fd00:10:96::/108"';
   const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
-  if (!m) return { ok: false, message: 'must be a CIDR block such as "192.168.0.0/16"', fix: example };
+  if (!m) return { ok: false, message: 'is not a CIDR block (ADDRESS/PREFIX)', fix: example };
   const [, ip, prefixText] = m as unknown as [string, string, string];
   const prefix = Number(prefixText);
   let family: 4 | 6;
@@ -56,16 +56,17 @@ export function parseCidr(text: string): CidrResult {
     return {
       ok: false,
       message:
-        ip.split('.').length !== 4
+        'is not a CIDR block: ' +
+        (ip.split('.').length !== 4
           ? `"${ip}" is not an IPv4 address: it needs four numbers separated by "."`
           : bad !== undefined && Number(bad) > 255
             ? `"${ip}" is not an IPv4 address: ${bad} is out of range (each of the four numbers is 0 to 255)`
-            : `"${ip}" is not an IPv4 address: write each number without leading zeros`,
+            : `"${ip}" is not an IPv4 address: write each number without leading zeros`),
       fix: example,
     };
-  } else return { ok: false, message: `"${ip}" is not an IPv4 or IPv6 address`, fix: example };
+  } else return { ok: false, message: `is not a CIDR block: "${ip}" is not an IPv4 or IPv6 address`, fix: example };
   const bits = family === 4 ? 32 : 128;
-  if (prefix > bits) return { ok: false, message: `the prefix /${prefix} is longer than an IPv${family} address (${bits} bits)`, fix: `use a prefix from 0 to ${bits}` };
+  if (prefix > bits) return { ok: false, message: `has a prefix /${prefix} longer than an IPv${family} address (${bits} bits)`, fix: `use a prefix from 0 to ${bits}` };
   const addr = family === 4 ? v4ToBig(ip) : v6ToBig(ip);
   const hostBits = BigInt(bits - prefix);
   const start = (addr >> hostBits) << hostBits;

@@ -41,7 +41,7 @@ const kubernetesVersion = z.string().regex(/^v1\.[0-9]+\.[0-9]+$/, { message: 'm
 
 const cidr = z.string().superRefine((v, ctx) => {
   const r = parseCidr(v);
-  if (!r.ok) problem(ctx, `${JSON.stringify(v)} ${r.message.startsWith('"') ? `is not a CIDR block: ${r.message}` : r.message}`, r.fix);
+  if (!r.ok) problem(ctx, `${JSON.stringify(v)} ${r.message}`, r.fix);
 });
 
 // A DNS-1123 subdomain, as Kubernetes requires of a cluster domain.
@@ -53,13 +53,13 @@ const dnsSubdomain = z
   });
 
 // An OCI image reference as the container runtime parses it: [registry[:port]/]path[:tag][@digest].
-const image = z
-  .string()
-  .min(1, { message: 'must not be empty' })
-  .regex(
-    /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
-    { message: 'must be an image reference such as "ollama/ollama:0.12.6" or "registry.example.com:5000/team/app@sha256:..."' },
-  );
+const IMAGE_REF =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const image = z.string().superRefine((v, ctx) => {
+  const example = 'write an image reference such as "ollama/ollama:0.12.6" or "registry.example.com:5000/team/app:1.0"';
+  if (v === '') problem(ctx, 'the image is empty', example);
+  else if (!IMAGE_REF.test(v)) problem(ctx, `${JSON.stringify(v)} is not an image reference ([registry/]name[:tag][@sha256:digest], lower-case name, no spaces)`, example);
+});
 
 /** Git's rules for a branch name (git-check-ref-format), so `git init -b` and `git push` accept it. */
 export function branchProblem(b: string): string | undefined {

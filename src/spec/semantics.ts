@@ -15,7 +15,7 @@ type Spec = Stack['spec'];
 export interface SpecParts {
   capi?: Spec['capi'];
   clusterClasses?: (Spec['clusterClasses'][number] | undefined)[];
-  clusters: (Spec['clusters'][number] | undefined)[];
+  clusters: (ClusterView | undefined)[];
   ollama?: Spec['apps']['ollama'];
   litellmModels: (Spec['apps']['litellm']['models'][number] | undefined)[];
 }
@@ -28,9 +28,22 @@ export interface SemanticIssue {
 
 const list = (xs: Iterable<string>) => [...xs].map((x) => `"${x}"`).join(', ');
 
+/** What the checks read of a cluster; a field is `undefined` where the spec's value is invalid. */
+export interface ClusterView {
+  name?: string;
+  namespace?: string;
+  class?: string;
+  nodePools: { class?: string; gpu: boolean; taints: { key: string; effect: string }[] }[];
+  apps: string[];
+}
+
+export function clusterView(c: Spec['clusters'][number]): ClusterView {
+  return { name: c.name, namespace: c.namespace, class: c.class, nodePools: c.nodePools.map((p) => ({ class: p.class, gpu: Boolean(p.capacity?.gpu), taints: p.taints })), apps: c.apps };
+}
+
 export function partsOf(stack: Stack): SpecParts {
   const { spec } = stack;
-  return { capi: spec.capi, clusterClasses: spec.clusterClasses, clusters: spec.clusters, ollama: spec.apps.ollama, litellmModels: spec.apps.litellm.models };
+  return { capi: spec.capi, clusterClasses: spec.clusterClasses, clusters: spec.clusters.map(clusterView), ollama: spec.apps.ollama, litellmModels: spec.apps.litellm.models };
 }
 
 export function checkSemantics(spec: SpecParts, catalog: Catalog): SemanticIssue[] {
@@ -61,7 +74,7 @@ export function checkSemantics(spec: SpecParts, catalog: Catalog): SemanticIssue
     if (!c) return;
     const ns = c.namespace ?? spec.capi?.namespace;
     const key = `${ns}/${c.name}`;
-    if (ns !== undefined && clusterKeys.has(key)) {
+    if (ns !== undefined && c.name !== undefined && clusterKeys.has(key)) {
       issues.push({ path: ['spec', 'clusters', i, 'name'], message: `duplicate cluster "${c.name}" in namespace "${ns}"`, fix: 'give each cluster its own name' });
     }
     clusterKeys.add(key);
@@ -84,10 +97,11 @@ export function checkSemantics(spec: SpecParts, catalog: Catalog): SemanticIssue
       });
     });
 
-    const ccIndex = classNames.get(c.class);
+    const ccIndex = c.class === undefined ? undefined : classNames.get(c.class);
     const classes = spec.clusterClasses ?? [];
-    if (ccIndex === undefined) {
-      if (!classesKnown) return;
+    if (c.class === undefined || (ccIndex === undefined && !classesKnown)) {
+      // Its class or the ClusterClass list is itself invalid: that error is reported instead.
+    } else if (ccIndex === undefined) {
       issues.push({
         path: ['spec', 'clusters', i, 'class'],
         message: `unknown ClusterClass "${c.class}"`,
@@ -98,7 +112,7 @@ export function checkSemantics(spec: SpecParts, catalog: Catalog): SemanticIssue
       const entry = catalog.clusterClasses.find((e) => e.provider === classes[ccIndex]!.provider && e.capiVersion === capi.apiVersion);
       if (entry) {
         c.nodePools.forEach((p, j) => {
-          if (!entry.workerClasses.includes(p.class)) {
+          if (p.class !== undefined && !entry.workerClasses.includes(p.class)) {
             issues.push({
               path: ['spec', 'clusters', i, 'nodePools', j, 'class'],
               message: `ClusterClass "${c.class}" has no worker class "${p.class}"`,
@@ -124,7 +138,7 @@ export function checkSemantics(spec: SpecParts, catalog: Catalog): SemanticIssue
       seenApps.add(a);
     });
 
-    if (spec.ollama?.gpu && c.apps.includes('ollama') && !c.nodePools.some((p) => p.capacity?.gpu || p.class.includes('gpu'))) {
+    if (spec.ollama?.gpu && c.apps.includes('ollama') && !c.nodePools.some((p) => p.gpu || p.class?.includes('gpu'))) {
       issues.push({
         path: ['spec', 'clusters', i, 'nodePools'],
         message: `apps.ollama asks for GPUs but cluster "${c.name}" has no GPU node pool, so Ollama would never schedule`,

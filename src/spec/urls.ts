@@ -29,10 +29,10 @@ export function checkGitUrl(url: string, opts: { local?: boolean } = {}): UrlPro
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
   if (scheme === undefined) {
     if (opts.local && url.startsWith('/')) return undefined;
+    if (/^[A-Za-z0-9+.-]+::/.test(url)) return { message: 'git remote helpers ("transport::address") are not supported', fix: 'use an https:// or ssh:// URL' };
     // scp-like syntax: [user@]host:path, as git and Fleet accept for SSH.
     const scp = /^(?:([A-Za-z0-9._~-]+)@)?([A-Za-z0-9.-]+):(?!\/\/)(.+)$/.exec(url);
     if (scp && !scp[3]!.includes('@')) return undefined;
-    if (url.includes('::')) return { message: 'git remote helpers ("transport::address") are not supported', fix: 'use an https:// or ssh:// URL' };
     return { message: 'is not a Git URL llmstack supports', fix: `use https://HOST/PATH.git, ssh://git@HOST/PATH.git or git@HOST:PATH.git${opts.local ? ', file:///PATH or an absolute path' : ''}` };
   }
   const allowed = opts.local ? ['https', 'http', 'ssh', 'git', 'file'] : ['https', 'http', 'ssh', 'git'];
