@@ -225,6 +225,9 @@ function toSpecIssue(
       return { ...where, message: `expected ${expected}, got ${got}`, fix: `write ${formatPath(path)} as ${expected}` };
     }
     case 'invalid_value':
+      if (value === undefined) {
+        return { ...where, message: 'required field is missing', fix: `add ${formatPath(path)}: ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}` };
+      }
       return {
         ...where,
         message: `${JSON.stringify(value)} is not allowed (${issue.message.replace(/^Invalid (input|option): /, '')})`,

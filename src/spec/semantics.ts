@@ -141,7 +141,7 @@ export function checkSemantics(spec: SpecParts, catalog: Catalog): SemanticIssue
     if (spec.ollama?.gpu && c.apps.includes('ollama') && !c.nodePools.some((p) => p.gpu || p.class?.includes('gpu'))) {
       issues.push({
         path: ['spec', 'clusters', i, 'nodePools'],
-        message: `apps.ollama asks for GPUs but cluster "${c.name}" has no GPU node pool, so Ollama would never schedule`,
+        message: `apps.ollama asks for GPUs but cluster ${c.name === undefined ? `#${i + 1}` : `"${c.name}"`} has no GPU node pool, so Ollama would never schedule`,
         fix: 'add a node pool with class gpu-worker and capacity.gpu, or remove apps.ollama.gpu',
       });
     }

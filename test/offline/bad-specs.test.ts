@@ -2,8 +2,7 @@
 // code, and leaves everything as it was: the repository (HEAD, refs, index, working tree, .git/config)
 // and the files beside it, byte for byte and mode for mode.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmod, cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { diffCommand } from '../../src/cli/diff.js';
 import { generateCommand } from '../../src/cli/generate.js';
 import { UserError } from '../../src/errors.js';
 import { startGitServer, type GitServer } from '../support/git-server.js';
+import { snapshot } from '../support/snapshot.js';
 import { BAD_CASES, GOOD, TARGET_CASES, type BadCase, type CaseContext } from './bad-specs.cases.js';
 
 let root: string;
@@ -32,23 +32,6 @@ afterAll(async () => {
   await server.stop();
   await rm(root, { recursive: true, force: true });
 });
-
-/** Every entry under `dir`: type, mode and content hash (symlinks: their target). */
-export async function snapshot(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string) => {
-    const abs = join(dir, rel);
-    const s = await lstat(abs);
-    const mode = (s.mode & 0o7777).toString(8);
-    if (s.isSymbolicLink()) out.push(`${rel} link ${await readlink(abs)}`);
-    else if (s.isDirectory()) {
-      out.push(`${rel}/ dir ${mode}`);
-      for (const e of (await readdir(abs)).sort()) await walk(rel ? `${rel}/${e}` : e);
-    } else out.push(`${rel} file ${mode} ${createHash('sha256').update(await readFile(abs)).digest('hex').slice(0, 16)}`);
-  };
-  await walk('');
-  return out;
-}
 
 async function prepare(c: BadCase): Promise<CaseContext> {
   const work = await mkdtemp(join(root, 'case-'));
