@@ -98,11 +98,13 @@ function clusterFromRaw(raw: unknown, parsed: Cluster | undefined): ClusterView 
   if (parsed) return clusterView(parsed);
   if (!isRecord(raw)) return undefined;
   const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  // A name the schema refuses is reported there; the cross-field checks leave it alone.
+  const label = (v: unknown) => (typeof v === 'string' && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(v) ? v : undefined);
   const pools = raw.nodePools === undefined ? [{}] : Array.isArray(raw.nodePools) ? raw.nodePools : [];
   return {
-    name: str(raw.name),
-    namespace: str(raw.namespace),
-    class: str(raw.class),
+    name: label(raw.name),
+    namespace: label(raw.namespace),
+    class: label(raw.class),
     nodePools: pools.map((p) => {
       const pool = isRecord(p) ? p : {};
       // Taints are checked only on a pool the schema accepts: a raw list may hold anything.

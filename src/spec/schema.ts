@@ -149,7 +149,7 @@ export const ClusterSchema = z
   .strictObject({
     name: clusterName,
     namespace: dns1123Label.optional().describe('defaults to spec.capi.namespace'),
-    class: z.string().min(1).describe('name of an entry in spec.clusterClasses'),
+    class: dns1123Label.describe('name of an entry in spec.clusterClasses'),
     kubernetesVersion: kubernetesVersion.default('v1.33.1'),
     labels: labels.default({}),
     controlPlane: z

@@ -105,7 +105,7 @@ export function checkSemantics(spec: SpecParts, catalog: Catalog): SemanticIssue
       issues.push({
         path: ['spec', 'clusters', i, 'class'],
         message: `unknown ClusterClass "${c.class}"`,
-        fix: `use one of: ${list(classNames.keys())}, or add {name: ${c.class}, provider: docker} to spec.clusterClasses`,
+        fix: `${classNames.size ? `use one of: ${list(classNames.keys())}, or ` : ''}add {name: ${c.class}, provider: docker} to spec.clusterClasses`,
       });
     } else if (spec.capi) {
       const { capi } = spec;
