@@ -26,9 +26,15 @@ export interface FileDiff {
 function objectsByKey(text: string | undefined): Map<string, unknown> {
   const out = new Map<string, unknown>();
   if (!text) return out;
-  const docs = parseAllDocuments(text) as unknown as { toJS(): unknown }[];
+  const docs = parseAllDocuments(text) as unknown as { toJS(o?: object): unknown }[];
   docs.forEach((d, i) => {
-    const o = d.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string } } | null;
+    let o: { kind?: string; metadata?: { name?: string; namespace?: string } } | null;
+    try {
+      o = d.toJS({ maxAliasCount: 100 }) as typeof o;
+    } catch {
+      // A file edited into something unreadable (an alias bomb, say) is still shown as changed, whole.
+      return;
+    }
     if (!o || typeof o !== 'object') return;
     const key = o.kind && o.metadata?.name ? `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}` : `document ${i + 1}`;
     out.set(key, o);

@@ -27,16 +27,23 @@ export function parseSpec(text: string, file: string, catalog: CatalogIndex): St
   const list = Array.isArray(docs) ? docs : [docs];
   const at = (offset: number | undefined) => (offset === undefined ? {} : { line: lineCounter.linePos(offset).line, column: lineCounter.linePos(offset).col });
 
-  const syntax = list.flatMap((d) => d.errors);
+  const all = list.flatMap((d) => d.errors);
+  // A parser that ran out of stack reports the same failure at every level it unwinds: say it once.
+  const deep = all.find((e) => /call stack/i.test(e.message));
+  const syntax = deep ? [deep] : all;
   if (syntax.length > 0) {
     throw new SpecError(
-      syntax.map((e) => ({
-        file,
-        ...at(e.pos[0]),
-        path: '',
-        message: `YAML syntax error: ${e.message.split('\n')[0]}`,
-        fix: 'correct the YAML at that line (indentation, a missing ":" or an unclosed quote are the usual causes)',
-      })),
+      syntax.map((e) =>
+        /call stack/i.test(e.message)
+          ? { file, ...at(e.pos[0]), path: '', message: 'the YAML is nested too deeply to read', fix: 'a spec is a few levels deep: look for runaway brackets or indentation around that line' }
+          : {
+              file,
+              ...at(e.pos[0]),
+              path: '',
+              message: `YAML syntax error: ${e.message.split('\n')[0]}`,
+              fix: 'correct the YAML at that line (indentation, a missing ":" or an unclosed quote are the usual causes)',
+            },
+      ),
     );
   }
   const real = list.filter((d) => d.contents !== null);
@@ -47,6 +54,20 @@ export function parseSpec(text: string, file: string, catalog: CatalogIndex): St
     throw new SpecError([{ file, ...at(real[1]!.range[0]), path: '', message: 'the file holds more than one YAML document', fix: 'keep one Stack per file' }]);
   }
   const doc = real[0]!;
+  // A list or mapping as a key (`? [a]`) has no JSON form: the YAML library would stringify it with a warning.
+  let complexKey: number | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      if (isMap(pair.key) || isSeq(pair.key)) {
+        complexKey = (pair.key as Node).range?.[0] ?? 0;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  if (complexKey !== undefined) {
+    throw new SpecError([{ file, ...at(complexKey), path: '', message: 'a list or mapping is used as a key', fix: 'write every key as a plain word, such as name or nodePools' }]);
+  }
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: MAX_ALIASES });

@@ -252,6 +252,9 @@ bad.yaml:10:51: spec.clusters[0].nodePools[0].autoscaling.max: expected a number
   },
 
   // --- hostile specs -------------------------------------------------------------------------
+  { name: 'a list as a mapping key', spec: `${GOOD}  ? [a, b]\n  : c\n`, message: `bad.yaml: 1 problem in the spec
+bad.yaml:11:5: (document): a list or mapping is used as a key
+  fix: write every key as a plain word, such as name or nodePools` },
   {
     name: 'YAML alias bomb',
     spec: `${GOOD}  apps:\n    ollama:\n      models: &a0 ["m"]\n${Array.from({ length: 9 }, (_, i) => `      x${i + 1}: &a${i + 1} [*a${i}, *a${i}, *a${i}, *a${i}, *a${i}, *a${i}, *a${i}, *a${i}, *a${i}]`).join('\n')}\n`,

@@ -106,6 +106,30 @@ describe('hostile flags, environment and target repositories', () => {
   runCases(TARGET_CASES, false);
 });
 
+describe('hostile content', () => {
+  it('a document nested too deeply for the parser is refused, not a crash', async () => {
+    const ctx = await prepare({ name: 'deep', spec: `${GOOD}  apps: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`, message: '' });
+    const before = await snapshot(ctx.work);
+    const err = await generateCommand({ spec: ctx.specFile, out: ctx.repo }, quiet, quiet).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).exitCode).toBe(2);
+    // The column depends on the stack size of the process; the message and fix do not.
+    expect(normalise((err as UserError).render(), ctx)).toMatch(
+      /^bad\.yaml: 1 problem in the spec\nbad\.yaml:\d+:\d+: \(document\): the YAML is nested too deeply to read\n  fix: a spec is a few levels deep: look for runaway brackets or indentation around that line$/,
+    );
+    expect(await snapshot(ctx.work)).toStrictEqual(before);
+  });
+
+  it('diff shows an owned file edited into an alias bomb as changed, without expanding it', async () => {
+    const ctx = await prepare({ name: 'bomb', spec: GOOD, message: '' });
+    const file = 'management/clusters/default/one/cluster.yaml';
+    const bomb = `a: &a [x, x, x, x, x, x, x, x, x, x]\n${Array.from({ length: 8 }, (_, i) => `${'b'.repeat(i + 1)}: &${'b'.repeat(i + 1)} [${Array(10).fill(i ? `*${'b'.repeat(i)}` : '*a').join(', ')}]`).join('\n')}\n`;
+    await writeFile(join(ctx.repo, file), bomb);
+    const diffs = await diffCommand({ spec: ctx.specFile, out: ctx.repo }, quiet, quiet);
+    expect(diffs.map((d) => `${d.change} ${d.path}`)).toStrictEqual([`updated ${file}`]);
+  });
+});
+
 afterAll(async () => {
   if (process.env.PRINT_BAD_MESSAGES) await writeFile(process.env.PRINT_BAD_MESSAGES, JSON.stringify(actual, null, 2));
 });
