@@ -47,10 +47,28 @@ export interface GenerateResult {
 const AUTHOR = { name: 'llmstack', email: 'llmstack@users.noreply.localhost' };
 
 // The credential helper git runs on a 401: it prints the user name and password from its environment,
-// so neither is ever an argument of any process. `store` and `erase` requests are ignored.
-const CREDENTIAL_HELPER = '!f() { test "$1" = get || return 0; printf "username=%s\\npassword=%s\\n" "$LLMSTACK_GIT_USERNAME" "$LLMSTACK_GIT_PASSWORD"; }; f';
+// so neither is ever an argument of any process, and only for the remote's own host (not for a host a
+// redirect leads to). `store` and `erase` requests are ignored.
+export const CREDENTIAL_HELPER =
+  '!f() { test "$1" = get || return 0; h=; while IFS= read -r l; do case "$l" in host=*) h="${l#host=}";; esac; done; ' +
+  'test -z "$LLMSTACK_GIT_HOST" || test "$h" = "$LLMSTACK_GIT_HOST" || return 0; ' +
+  'printf "username=%s\\npassword=%s\\n" "$LLMSTACK_GIT_USERNAME" "$LLMSTACK_GIT_PASSWORD"; }; f';
 
-function gitFor(dir: string, auth?: GitTarget['auth']): SimpleGit {
+type Auth = NonNullable<GitTarget['auth']> & { host?: string };
+
+/** The target with its credentials bound to the remote's host (as git names it: host[:port]). */
+function scoped(t: GitTarget): GitTarget & { auth?: Auth } {
+  if (!t.auth || !t.url) return t;
+  let host: string | undefined;
+  try {
+    host = new URL(t.url).host || undefined;
+  } catch {
+    host = undefined;
+  }
+  return { ...t, auth: { ...t.auth, host } };
+}
+
+function gitFor(dir: string, auth?: Auth): SimpleGit {
   // The empty helper first clears the user's own helpers for this command, so that git neither
   // answers with another credential nor hands ours to a helper that stores it (git's `store` step).
   const config = auth ? ['credential.helper=', `credential.helper=${CREDENTIAL_HELPER}`] : [];
@@ -61,11 +79,11 @@ function gitFor(dir: string, auth?: GitTarget['auth']): SimpleGit {
  * A small environment for git: no editor or pager, no prompts (a missing credential fails fast), no
  * optional index writes by read-only commands (`git status` leaves the repo byte for byte as it was).
  */
-function gitEnv(auth?: GitTarget['auth'], extra: Record<string, string> = {}): Record<string, string> {
+function gitEnv(auth?: Auth, extra: Record<string, string> = {}): Record<string, string> {
   const keep = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'GIT_SSL_CAINFO', 'GIT_SSL_NO_VERIFY', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'XDG_CONFIG_HOME', 'GIT_CONFIG_GLOBAL', 'GIT_CONFIG_NOSYSTEM'];
   const env: Record<string, string> = {};
   for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k]!;
-  const creds: Record<string, string> = auth ? { LLMSTACK_GIT_USERNAME: auth.username, LLMSTACK_GIT_PASSWORD: auth.password } : {};
+  const creds: Record<string, string> = auth ? { LLMSTACK_GIT_USERNAME: auth.username, LLMSTACK_GIT_PASSWORD: auth.password, ...(auth.host ? { LLMSTACK_GIT_HOST: auth.host } : {}) } : {};
   return { ...env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', ...creds, ...extra };
 }
 
@@ -353,8 +371,9 @@ export async function inspect(dir: string, stack: string, base: string, files: R
 }
 
 /** Runs `fn` on a read-only view of the target: the local working copy, or a temporary clone. */
-export async function withCheckout<T>(t: GitTarget, fn: (dir: string | undefined) => Promise<T>): Promise<T> {
-  if (t.url) checkRemote(t.url);
+export async function withCheckout<T>(target: GitTarget, fn: (dir: string | undefined) => Promise<T>): Promise<T> {
+  if (target.url) checkRemote(target.url);
+  const t = scoped(target);
   if (t.dir) {
     const state = await probeOut(resolve(t.dir));
     if (state === 'used') await open(resolve(t.dir), { ...t, url: undefined });
@@ -433,7 +452,7 @@ function commitMessage(stack: string, changes: string[]): string {
 }
 
 /** Commits the plan's paths; `undefined` when they already match HEAD (nothing to commit). */
-async function commit(git: SimpleGit, dir: string, stack: string, plan: Plan, base: string, auth: GitTarget['auth']): Promise<{ sha: string; changes: string[] } | undefined> {
+async function commit(git: SimpleGit, dir: string, stack: string, plan: Plan, base: string, auth: Auth | undefined): Promise<{ sha: string; changes: string[] } | undefined> {
   const changes = describeChanges(plan, base);
   const paths = [...plan.writes.map((w) => w.path), ...plan.delete];
   // Thousands of paths do not fit a command line; git reads them from a file in its own directory.
@@ -472,8 +491,8 @@ async function commit(git: SimpleGit, dir: string, stack: string, plan: Plan, ba
 
 /** Renders, writes, commits and pushes; a re-run with nothing to change makes no commit. */
 export async function generateToGit(req: GenerateRequest): Promise<GenerateResult> {
-  const t = req.target;
-  if (t.url) checkRemote(t.url);
+  if (req.target.url) checkRemote(req.target.url);
+  const t = scoped(req.target);
   const log = req.log ?? (() => undefined);
   const temp = t.dir ? undefined : await mkdtemp(join(tmpdir(), 'llmstack-'));
   const dir = resolve(t.dir ?? temp!);

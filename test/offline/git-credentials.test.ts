@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffCommand } from '../../src/cli/diff.js';
 import { generateCommand } from '../../src/cli/generate.js';
 import { UserError } from '../../src/errors.js';
+import { CREDENTIAL_HELPER } from '../../src/gitops/repo.js';
 import { startGitServer, type GitServer } from '../support/git-server.js';
 
 const PASSWORD = 'p4ss-Very-Secret-7391';
@@ -151,6 +152,34 @@ describe('HTTP credentials', () => {
     }
     expect(server.requests).toContain('POST /helper.git/git-receive-pack');
     expect(await readFile(stored, 'utf8').catch(() => '')).not.toContain(PASSWORD);
+  });
+});
+
+describe('the credential helper', () => {
+  // `git credential fill` asks the helpers as a fetch or push would, with the request on stdin.
+  const fill = (host: string) =>
+    promisify(execFile)('sh', ['-c', `printf '%s' "$REQ" | git -c credential.helper= -c credential.helper="$HELPER" credential fill`], {
+      env: {
+        PATH: process.env.PATH,
+        HOME: work,
+        GIT_TERMINAL_PROMPT: '0',
+        REQ: `protocol=https\nhost=${host}\npath=team/gitops.git\n\n`,
+        HELPER: CREDENTIAL_HELPER,
+        LLMSTACK_GIT_USERNAME: USERNAME,
+        LLMSTACK_GIT_PASSWORD: PASSWORD,
+        LLMSTACK_GIT_HOST: 'git.example.test:8443',
+      },
+      encoding: 'utf8',
+    }).then(
+      (r) => r.stdout,
+      (e: { stdout?: string }) => `failed: ${e.stdout ?? ''}`,
+    );
+
+  it("answers for the remote's own host only, never for one a redirect leads to", async () => {
+    expect(await fill('git.example.test:8443')).toBe(`protocol=https\nhost=git.example.test:8443\nusername=${USERNAME}\npassword=${PASSWORD}\n`);
+    const other = await fill('elsewhere.example.test');
+    expect(other).toMatch(/^failed: /);
+    expect(other).not.toContain(PASSWORD);
   });
 });
 
