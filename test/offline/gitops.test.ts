@@ -2,7 +2,7 @@
 // idempotence, stale-file deletion and a user's own files.
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile, rm, writeFile, mkdir, readdir } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -228,6 +228,23 @@ describe('generate into a local working copy', () => {
     expect(await listTree(dir)).toEqual(before);
     expect(await readFile(join(dir, 'zeta/management/clusters/default/one/cluster.yaml'), 'utf8')).toBe(cluster);
     expect(git(dir, 'status', '--porcelain')).toBe('');
+  });
+
+  it('puts a deleted file back with its own permissions when the commit fails', async () => {
+    const dir = join(work, 'modes');
+    await generateToGit(request('eta', ['one'], { dir }));
+    const file = join(dir, 'eta/management/clusters/default/one/cluster.yaml');
+    // git records no 0600 (only the executable bit), so the working copy stays clean.
+    await chmod(file, 0o600);
+    expect(git(dir, 'status', '--porcelain')).toBe('');
+    const content = await readFile(file, 'utf8');
+    await writeFile(join(dir, '.git/index.lock'), '');
+    // Cluster one goes away: its files are deleted, then the commit fails and they come back.
+    const err = await generateToGit(request('eta', ['two'], { dir })).catch((e: unknown) => e);
+    await rm(join(dir, '.git/index.lock'));
+    expect(err).toBeInstanceOf(UserError);
+    expect(await readFile(file, 'utf8')).toBe(content);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
   });
 
   it('writes byte-identical trees for the same spec', async () => {
