@@ -68,7 +68,7 @@ export function renderOllama(apps: Apps, placement?: Record<string, unknown>): K
     // (defaulted to 300 s) must be as long. The knative-serving bundle raises Knative's maximum to match.
     timeoutSeconds: OLLAMA_TIMEOUT_SECONDS,
     responseStartTimeoutSeconds: OLLAMA_TIMEOUT_SECONDS,
-    securityContext: restrictedPodSecurity(OLLAMA_UID, { fsGroup: true }),
+    securityContext: restrictedPodSecurity(OLLAMA_UID, { fsGroup: true, knative: true }),
     containers: [container],
     volumes: [
       { name: 'models', emptyDir: { sizeLimit: o.storage } },

@@ -10,13 +10,17 @@ export const POD_SECURITY_LABELS = {
   'pod-security.kubernetes.io/audit': 'restricted',
 } as const;
 
-/** Pod-level securityContext: a fixed non-root uid/gid; fsGroup makes mounted volumes writable by it. */
-export function restrictedPodSecurity(uid: number, options: { fsGroup?: boolean } = {}): Record<string, unknown> {
+/**
+ * Pod-level securityContext: a fixed non-root uid/gid; fsGroup makes mounted volumes writable by it.
+ * `knative`: Knative Serving 1.23 refuses fsGroupChangePolicy in a Service's pod spec (its field mask
+ * has no such field), so Knative pods re-own their volumes on every start.
+ */
+export function restrictedPodSecurity(uid: number, options: { fsGroup?: boolean; knative?: boolean } = {}): Record<string, unknown> {
   return {
     runAsNonRoot: true,
     runAsUser: uid,
     runAsGroup: uid,
-    ...(options.fsGroup ? { fsGroup: uid, fsGroupChangePolicy: 'OnRootMismatch' } : {}),
+    ...(options.fsGroup ? { fsGroup: uid, ...(options.knative ? {} : { fsGroupChangePolicy: 'OnRootMismatch' }) } : {}),
     seccompProfile: { type: 'RuntimeDefault' },
   };
 }
