@@ -77,14 +77,14 @@ describeCluster('two controller replicas', () => {
     const standby = replicas.find((r) => r !== leader)!;
     const ns = await testCluster().freshNamespace('ha');
 
-    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'first'));
+    await create(admin, RESOURCES.capiCluster, fixedSize(ns, 'first'));
     await waitFor(async () => (await getObject(admin, RESOURCES.llmCluster, ns, 'first'))?.status);
     expect(standby.writes).toStrictEqual([]);
 
     // The leader dies: it stops renewing and never releases the Lease.
     await leader.controller.stop({ release: false });
     const died = performance.now();
-    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'second'));
+    await create(admin, RESOURCES.capiCluster, fixedSize(ns, 'second'));
     await writeStatus(admin, RESOURCES.capiCluster, ns, 'first', capiProvisioned());
 
     await waitFor(async () => (await getObject(admin, RESOURCES.capiCluster, ns, 'second'))?.metadata.labels?.[AUTO_IMPORT] === 'true', { timeoutMs: 10_000, intervalMs: 50 });
@@ -104,3 +104,10 @@ describeCluster('two controller replicas', () => {
     expect(await standby.metrics.leader.get()).toMatchObject({ values: [{ value: 1 }] });
   });
 });
+
+/** A cluster with a fixed-size pool: no autoscaler to poll, so every report write here comes from a change the test made. */
+function fixedSize(ns: string, name: string): KubeObject {
+  const c = capiCluster(ns, name) as KubeObject & { spec: { topology: { workers: { machineDeployments: Array<Record<string, unknown>> } } } };
+  c.spec.topology.workers.machineDeployments = c.spec.topology.workers.machineDeployments.map(({ metadata: _m, ...md }) => ({ ...md, replicas: 2 }));
+  return c;
+}
