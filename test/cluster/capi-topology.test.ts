@@ -29,6 +29,7 @@ import { startControlPlane, type ControlPlane } from '../support/controlplane.js
 import { crdFiles, installCrds, loadCrds } from '../support/crds.js';
 import { exampleFiles, renderExample } from '../support/examples.js';
 import { repoRoot } from '../support/paths.js';
+import { kubeconfigSecret } from '../support/upstream.js';
 
 const versions = capiVersions();
 const RUNS = [
@@ -265,15 +266,7 @@ for (const run of RUNS) {
           body: { status: contract === 'v1beta2' ? { initialization: { provisioned: true } } : { ready: true } },
           contentType: 'application/merge-patch+json',
         });
-        await kubeRequest(cp.kubeConfig, 'POST', `/api/v1/namespaces/${c.ns}/secrets`, {
-          body: {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            type: 'cluster.x-k8s.io/secret',
-            metadata: { name: `${c.name}-kubeconfig`, namespace: c.ns, labels: { 'cluster.x-k8s.io/cluster-name': c.name } },
-            data: { value: readFileSync(workload.kubeconfigPath).toString('base64') },
-          },
-        });
+        await kubeRequest(cp.kubeConfig, 'POST', `/api/v1/namespaces/${c.ns}/secrets`, { body: kubeconfigSecret(c.ns, c.name, readFileSync(workload.kubeconfigPath)) });
         // THEN Cluster API applies the CNI to the workload cluster, with the cluster's pod CIDR
         const ds = await failWithLogs(() =>
           waitFor(() => getObject<Obj>(workload.kubeConfig, rt('apps', 'v1', 'daemonsets', 'DaemonSet'), 'kube-system', 'kindnet'), {

@@ -1,8 +1,8 @@
 // The CLI's exit codes that need an API server (status 0 and 4, the controller's 5 on a lost Lease), and
 // `status --watch` following a watch rather than polling.
 import { spawn } from 'node:child_process';
-import { expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { listReports, watchReports, type LLMClusterObject } from '../../src/cli/status.js';
 import type { LLMClusterStatus } from '../../src/controller/types.js';
 import { loadKubeConfig } from '../../src/kube/client.js';
@@ -28,19 +28,7 @@ async function llmCluster(ns: string, name: string, phase: LLMClusterStatus['pha
   await writeStatus(admin, RESOURCES.llmCluster, ns, name, report(phase));
 }
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((c) => (out.push(String(c)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((c) => (err.push(String(c)), true));
-  try {
-    const code = await main(['node', 'llmstack', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    vi.restoreAllMocks();
-    process.exitCode = undefined;
-  }
-}
+const cli = runCli;
 
 describeCluster('llmstack status', () => {
   it('exits 0 when every cluster in the namespace is Ready, 4 once one is not', async () => {

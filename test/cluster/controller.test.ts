@@ -26,6 +26,7 @@ import {
   capiCluster,
   capiProvisioned,
   create,
+  kubeconfigSecret,
   fleetBundle,
   fleetBundleName,
   fleetCluster,
@@ -199,12 +200,7 @@ describeCluster('llmstack controller', () => {
 
     // WHEN the autoscaler reports from the workload cluster, through the kubeconfig Secret CAPI writes
     // (readable by the controller through the Role granted above)
-    await create(admin, { ...RESOURCES.secret }, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: `${name}-kubeconfig`, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': name } },
-      data: { value: Buffer.from(readFileSync(workload.kubeconfigPath)).toString('base64') },
-    } as KubeObject);
+    await create(admin, RESOURCES.secret, kubeconfigSecret(ns, name, readFileSync(workload.kubeconfigPath)));
     await create(workload.kubeConfig, RESOURCES.configMap, {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -265,12 +261,7 @@ describeCluster('llmstack controller', () => {
     const name = 'early';
     // GIVEN a Cluster whose topology has an autoscaled pool, and no MachineDeployment yet
     await create(admin, RESOURCES.capiCluster, capiCluster(ns, name));
-    await create(admin, { ...RESOURCES.secret }, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: `${name}-kubeconfig`, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': name } },
-      data: { value: Buffer.from(readFileSync(workload.kubeconfigPath)).toString('base64') },
-    } as KubeObject);
+    await create(admin, RESOURCES.secret, kubeconfigSecret(ns, name, readFileSync(workload.kubeconfigPath)));
     // THEN its autoscaler status is read (the workload cluster of the flow above still has an unparseable one)
     const r = await waitFor(async () => {
       const x = await report(ns, name);

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { diffCommand } from '../../src/cli/diff.js';
 import { generateCommand } from '../../src/cli/generate.js';
 import { initCommand } from '../../src/cli/init.js';
-import { buildProgram, main } from '../../src/cli/main.js';
+import { buildProgram } from '../../src/cli/main.js';
+import { runCli, type CliRun } from '../support/cli.js';
 import { loadCatalog } from '../../src/catalog/load.js';
 import { COMMAND_EXITS, EXIT, EXIT_MEANINGS, UserError } from '../../src/errors.js';
 import { parseSpec } from '../../src/spec/load.js';
@@ -88,31 +89,8 @@ describe('the llmstack binary', () => {
 
 // ---------- the CLI's contracts, in process (main() as the binary runs it) ----------
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs main() with stdout and stderr captured; env entries are set for the run only. */
-async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-  else process.env[k] = v;
-  vi.spyOn(process.stdout, 'write').mockImplementation((c) => (out.push(String(c)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((c) => (err.push(String(c)), true));
-  try {
-    const code = await main(['node', 'llmstack', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    vi.restoreAllMocks();
-    process.exitCode = undefined;
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-}
+type Run = CliRun;
+const cli = runCli;
 
 const specText = (name: string, version = 'v1.33.1') =>
   `apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: ${name}}\nspec:\n  clusters: [{name: one, class: docker-llm, kubernetesVersion: ${version}}]\n`;

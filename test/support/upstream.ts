@@ -61,6 +61,17 @@ export function capiCluster(ns: string, name: string, labels: Record<string, str
   };
 }
 
+/** The `<cluster>-kubeconfig` Secret as Cluster API's control plane provider writes it (key `value`). */
+export function kubeconfigSecret(ns: string, cluster: string, kubeconfig: Buffer | string): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'cluster.x-k8s.io/secret',
+    metadata: { name: `${cluster}-kubeconfig`, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
+    data: { value: Buffer.from(kubeconfig).toString('base64') },
+  } as KubeObject;
+}
+
 /** CAPI's status once the control plane answers. */
 export function capiProvisioned(): Record<string, unknown> {
   return {
