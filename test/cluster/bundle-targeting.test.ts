@@ -21,7 +21,7 @@ import { renderGitRepos } from '../../src/render/gitrepos.js';
 import { renderStack } from '../../src/render/index.js';
 import { parseSpec } from '../../src/spec/load.js';
 import type { Stack } from '../../src/spec/schema.js';
-import { describeCluster, testCluster, waitFor, type RestrictedIdentity } from '../support/cluster.js';
+import { describeCluster, namespaceTracker, testCluster, waitFor, type RestrictedIdentity } from '../support/cluster.js';
 import {
   caapfApplyFleetCluster,
   fleetTargetMatches,
@@ -33,7 +33,7 @@ import {
   type FleetTarget,
 } from '../support/import-sim.js';
 import { repoRoot } from '../support/paths.js';
-import { create, patchLabels, RESOURCES, TEST_RANCHER_CLUSTER } from '../support/upstream.js';
+import { create, grantKubeconfigAccess, patchLabels, RESOURCES, TEST_RANCHER_CLUSTER } from '../support/upstream.js';
 
 type Variant = 'turtles-v0.27.0' | 'turtles-copies-labels' | 'caapf-v0.14.0';
 const VARIANTS: Variant[] = ['turtles-v0.27.0', 'turtles-copies-labels', 'caapf-v0.14.0'];
@@ -44,6 +44,11 @@ let identity: RestrictedIdentity;
 let controller: Controller;
 let catalog: Catalog;
 const forbidden: RequestRecord[] = [];
+// This file's namespaces: other files' clusters on the shared API server have no kubeconfig Role for
+// this file's controller.
+const namespaces = namespaceTracker();
+const freshNs = namespaces.fresh;
+const ours = namespaces.owns;
 /** The controller's writes to Rancher clusters and Fleet Clusters. */
 const writes: RequestRecord[] = [];
 
@@ -100,7 +105,7 @@ describeCluster('bundle targeting of imported clusters', () => {
     await applyObject(admin, docs.find((d) => d.kind === 'ClusterRole')!, 'llmstack-test');
     identity = await testCluster().restrictedIdentity('llmstack-controller');
     onRequest(identity.kubeConfig, (r) => {
-      if (r.code === 403) forbidden.push(r);
+      if (r.code === 403 && ours(r)) forbidden.push(r);
       if (r.verb === 'patch' && /\/apis\/(management|fleet)\.cattle\.io\//.test(r.path)) writes.push(r);
     });
     await create(admin, RESOURCES.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'fleet-default' } }).catch(() => undefined);
@@ -117,11 +122,12 @@ describeCluster('bundle targeting of imported clusters', () => {
       for (const variant of VARIANTS) {
         it(`${variant}: every app bundle selects exactly the clusters that asked for it, also after one is dropped`, async () => {
           const r = render(file, variant);
-          const ns = await testCluster().freshNamespace('targeting');
+          const ns = await freshNs('targeting');
           const fleets: { capi: KubeObject; fleetName: string; fleetNs: string; rn?: string; expected: string[] }[] = [];
           for (const { spec, object } of r.clusters) {
             const capi = structuredClone(object);
             capi.metadata.namespace = ns;
+            await grantKubeconfigAccess(admin, identity.serviceAccount, ns, capi.metadata.name);
             await create(admin, RESOURCES.capiCluster, capi);
             const expected = bundleClosure(spec, catalog);
             expect(expected.length).toBeGreaterThan(0);
@@ -201,7 +207,7 @@ describeCluster('bundle targeting of imported clusters', () => {
 
   it('an apply carrying the cached resourceVersion never re-creates a Rancher cluster deleted meanwhile', async () => {
     // The controller relies on this to write labels only onto the object Turtles made.
-    const ns = await testCluster().freshNamespace('targeting-gone');
+    const ns = await freshNs('targeting-gone');
     const rn = rancherName();
     const mgmt = turtlesRancherCluster({ apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Cluster', metadata: { name: 'gone', namespace: ns } }, rn);
     mgmt.metadata.finalizers = [];

@@ -351,7 +351,8 @@ for (const run of RUNS) {
         const doc = parseDocument(readFileSync(path.join(repoRoot, 'examples/quickstart.yaml'), 'utf8'));
         doc.setIn(['spec', 'clusters', 0, 'kubernetesVersion'], 'v1.32.0');
         const dir = mkdtempSync(path.join(os.tmpdir(), 'llmstack-validate-'));
-        await ensureNamespace(cp.kubeConfig, 'knative-serving');
+        // (the namespaces Fleet would create for the bundles' namespaced objects)
+        for (const n of ['knative-serving', 'llm']) await ensureNamespace(cp.kubeConfig, n);
         try {
           writeFileSync(path.join(dir, 'llmstack.yaml'), doc.toString());
           const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) =>

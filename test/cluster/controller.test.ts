@@ -16,7 +16,7 @@ import type { LLMClusterStatus } from '../../src/controller/types.js';
 import { getObject, kubeRequest, onRequest, type RequestRecord } from '../../src/kube/http.js';
 import type { KubeObject } from '../../src/kube/resources.js';
 import { applyObject } from '../../src/kube/write.js';
-import { describeCluster, startSecondControlPlane, testCluster, waitFor, type ControlPlane, type RestrictedIdentity } from '../support/cluster.js';
+import { describeCluster, namespaceTracker, startSecondControlPlane, testCluster, waitFor, type ControlPlane, type RestrictedIdentity } from '../support/cluster.js';
 import { repoRoot } from '../support/paths.js';
 import {
   autoscalerStatusText,
@@ -26,6 +26,7 @@ import {
   capiCluster,
   capiProvisioned,
   create,
+  grantKubeconfigAccess,
   kubeconfigSecret,
   fleetBundle,
   fleetBundleName,
@@ -56,13 +57,16 @@ async function installClusterRole(kc: KubeConfig): Promise<void> {
   await applyObject(kc, role, 'llmstack-test');
 }
 
-/** The Role and RoleBinding of the cluster's controller-access.yaml, bound to the test's identity. */
-async function grantKubeconfigAccess(ns: string, name: string): Promise<void> {
-  const stack = parseSpec(`apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: t}\nspec:\n  clusters: [{name: ${name}, namespace: ${ns}, class: docker-llm}]\n`, 't.yaml', await loadCatalog());
-  for (const o of renderControllerAccess(stack, stack.spec.clusters[0]!) as KubeObject[]) {
-    const obj = o.kind === 'RoleBinding' ? { ...o, subjects: [{ kind: 'ServiceAccount', ...identity.serviceAccount }] } : o;
-    await applyObject(admin, obj, 'llmstack-test');
-  }
+// This file's namespaces: other files' clusters on the shared API server have no kubeconfig Role for
+// this file's controller.
+const namespaces = namespaceTracker();
+const freshNs = namespaces.fresh;
+const ours = namespaces.owns;
+
+/** A Cluster as generate delivers it: the Cluster and its controller-access Role (the controller reads no other kubeconfig). */
+async function createCluster(ns: string, name: string, labels: Record<string, string> = {}): Promise<void> {
+  await grantKubeconfigAccess(admin, identity.serviceAccount, ns, name);
+  await create(admin, RESOURCES.capiCluster, capiCluster(ns, name, labels));
 }
 
 async function report(ns: string, name: string): Promise<LLMClusterStatus | undefined> {
@@ -80,7 +84,7 @@ describeCluster('llmstack controller', () => {
     await installClusterRole(admin);
     identity = await testCluster().restrictedIdentity('llmstack-controller');
     onRequest(identity.kubeConfig, (r) => {
-      if (r.code === 403) forbidden.push(r);
+      if (r.code === 403 && ours(r)) forbidden.push(r);
     });
     workload = await startSecondControlPlane({ name: 'workload', crds: false });
     metrics = new ControllerMetrics();
@@ -99,9 +103,9 @@ describeCluster('llmstack controller', () => {
   });
 
   it('labels a new cluster for Rancher auto-import within a second', async () => {
-    const ns = await testCluster().freshNamespace('ctrl-label');
+    const ns = await freshNs('ctrl-label');
     const created = performance.now();
-    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'fast'));
+    await createCluster(ns, 'fast');
     await waitFor(async () => (await label(ns, 'fast')) === 'true', { timeoutMs: 1000, intervalMs: 20, message: 'auto-import label within 1 s' });
     expect(performance.now() - created).toBeLessThan(1000);
     // The first report already sees the label it just set: Turtles waits for the control plane.
@@ -109,9 +113,9 @@ describeCluster('llmstack controller', () => {
   });
 
   it('rewrites a report status of another shape whole, and leaves alone an LLMCluster it did not create', async () => {
-    const ns = await testCluster().freshNamespace('ctrl-foreign');
+    const ns = await freshNs('ctrl-foreign');
     // GIVEN a report whose status someone else (another version) wrote in another shape
-    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'mine'));
+    await createCluster(ns, 'mine');
     await waitFor(() => report(ns, 'mine'));
     // (a merge patch: import and the bundle table removed, a phase of its own)
     await writeStatus(admin, RESOURCES.llmCluster, ns, 'mine', { phase: 'Ready', import: null, bundles: { items: null } });
@@ -136,11 +140,11 @@ describeCluster('llmstack controller', () => {
   });
 
   it('respects an explicit false on the Cluster and on its Namespace', async () => {
-    const ns = await testCluster().freshNamespace('ctrl-optout');
-    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'mine', { [AUTO_IMPORT]: 'false' }));
-    const nsOff = await testCluster().freshNamespace('ctrl-nsoff');
+    const ns = await freshNs('ctrl-optout');
+    await createCluster(ns, 'mine', { [AUTO_IMPORT]: 'false' });
+    const nsOff = await freshNs('ctrl-nsoff');
     await patchLabels(admin, RESOURCES.namespace, undefined, nsOff, { [AUTO_IMPORT]: 'false' });
-    await create(admin, RESOURCES.capiCluster, capiCluster(nsOff, 'inherits'));
+    await createCluster(nsOff, 'inherits');
     const a = await waitFor(() => report(ns, 'mine'));
     const b = await waitFor(() => report(nsOff, 'inherits'));
     expect(a.import.state).toBe('OptedOut');
@@ -154,17 +158,15 @@ describeCluster('llmstack controller', () => {
   });
 
   it('follows provisioning, import, rollout and the autoscaler to Ready, then removes the report with the cluster', async () => {
-    const ns = await testCluster().freshNamespace('ctrl-flow');
+    const ns = await freshNs('ctrl-flow');
     const name = 'llm';
     const rancherName = `c-${ns.slice(-6)}`;
     const agentNs = `cluster-fleet-default-${rancherName}`;
     const md = `${name}-md-0-x7k2p`;
-    // The Role llmstack renders next to the Cluster (controller-access.yaml) lets the controller read
-    // exactly this cluster's kubeconfig Secret; Fleet applies it together with the Cluster.
-    await grantKubeconfigAccess(ns, name);
-
-    // GIVEN a generated Cluster: labelled, Provisioning.
-    await create(admin, RESOURCES.capiCluster, capiCluster(ns, name));
+    // GIVEN a generated Cluster: labelled, Provisioning. (createCluster also applies the Role llmstack
+    // renders next to it, controller-access.yaml, which lets the controller read exactly this cluster's
+    // kubeconfig Secret; Fleet applies it together with the Cluster.)
+    await createCluster(ns, name);
     await waitFor(async () => (await report(ns, name))?.phase === 'Provisioning');
 
     // WHEN CAPI brings the control plane up and creates the pool
@@ -257,10 +259,10 @@ describeCluster('llmstack controller', () => {
   });
 
   it('reads the autoscaler of a pool that exists only in the topology, before CAPI made its MachineDeployment', async () => {
-    const ns = await testCluster().freshNamespace('ctrl-topo');
+    const ns = await freshNs('ctrl-topo');
     const name = 'early';
     // GIVEN a Cluster whose topology has an autoscaled pool, and no MachineDeployment yet
-    await create(admin, RESOURCES.capiCluster, capiCluster(ns, name));
+    await createCluster(ns, name);
     await create(admin, RESOURCES.secret, kubeconfigSecret(ns, name, readFileSync(workload.kubeconfigPath)));
     // THEN its autoscaler status is read (the workload cluster of the flow above still has an unparseable one)
     const r = await waitFor(async () => {
@@ -273,11 +275,11 @@ describeCluster('llmstack controller', () => {
   });
 
   it('observed the latency of every label it wrote, and no status patch conflicted with its own earlier write', async () => {
-    const ns = await testCluster().freshNamespace('ctrl-own');
+    const ns = await freshNs('ctrl-own');
     const conflicts = async () => (await metrics.reconciles.get()).values.find((v) => v.labels.result === 'conflict')?.value ?? 0;
     const before = await conflicts();
     // GIVEN a burst of changes to one cluster's inputs, each a reconcile right after the last one's write
-    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'busy'));
+    await createCluster(ns, 'busy');
     await waitFor(() => report(ns, 'busy'));
     await writeStatus(admin, RESOURCES.capiCluster, ns, 'busy', capiProvisioned());
     for (let i = 0; i < 5; i++) {
@@ -305,7 +307,7 @@ describeCluster('llmstack status', () => {
   it('prints a line per cluster from the LLMCluster reports, and exits 4 while one is not Ready', async () => {
     const { statusCommand } = await import('../../src/cli/status.js');
     const admin = testCluster().kubeConfig;
-    const ns = await testCluster().freshNamespace('status');
+    const ns = await freshNs('status');
     await create(admin, RESOURCES.llmCluster, {
       apiVersion: 'llmstack.dev/v1alpha1',
       kind: 'LLMCluster',

@@ -107,6 +107,25 @@ export function freshNamespace(prefix = 'test', kc: KubeConfig = testCluster().k
   return createNamespace(kc, prefix);
 }
 
+/**
+ * Fresh namespaces that one test file creates, and whether a request concerns them: the shared API
+ * server also holds other files' objects, which a controller under test sees too.
+ */
+export function namespaceTracker(): { fresh(prefix: string): Promise<string>; owns(request: { path: string }): boolean } {
+  const mine = new Set<string>();
+  return {
+    fresh: async (prefix) => {
+      const ns = await freshNamespace(prefix);
+      mine.add(ns);
+      return ns;
+    },
+    owns: (r) => {
+      const m = /\/namespaces\/([^/]+)\//.exec(r.path);
+      return !m || mine.has(m[1]!);
+    },
+  };
+}
+
 /** A kubeconfig for a new ServiceAccount bound (ClusterRoleBinding) to `clusterRoleName`. */
 export async function restrictedKubeConfig(clusterRoleName: string, kc: KubeConfig = testCluster().kubeConfig): Promise<KubeConfig> {
   return (await createRestrictedIdentity(kc, clusterRoleName)).kubeConfig;

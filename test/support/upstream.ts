@@ -6,6 +6,10 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { kubeRequest as call } from '../../src/kube/http.js';
 import { apiPath, RESOURCES, type KubeObject, type ResourceType } from '../../src/kube/resources.js';
+import { applyObject } from '../../src/kube/write.js';
+import { loadCatalog } from '../../src/catalog/load.js';
+import { renderControllerAccess } from '../../src/render/controller-access.js';
+import { parseSpec } from '../../src/spec/load.js';
 import { sharedDir } from './paths.js';
 
 export const STACK = 'quickstart';
@@ -227,3 +231,33 @@ export function autoscalerStatusText(ns: string, mdName: string, opts: { ready: 
 export const TEST_RANCHER_CLUSTER: ResourceType = { ...RESOURCES.rancherCluster, namespaced: true };
 
 export { RESOURCES };
+
+/**
+ * What the generated controller-access.yaml of a cluster grants (a Role reading exactly its kubeconfig
+ * Secret), bound to `serviceAccount`, the identity a test runs the controller as.
+ */
+export async function grantKubeconfigAccess(admin: KubeConfig, serviceAccount: { namespace: string; name: string }, ns: string, cluster: string): Promise<void> {
+  const spec = `apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: t}\nspec:\n  clusters: [{name: ${cluster}, namespace: ${ns}, class: docker-llm}]\n`;
+  const stack = parseSpec(spec, 't.yaml', await loadCatalog());
+  for (const o of renderControllerAccess(stack, stack.spec.clusters[0]!) as KubeObject[]) {
+    const obj = o.kind === 'RoleBinding' ? { ...o, subjects: [{ kind: 'ServiceAccount', ...serviceAccount }] } : o;
+    await applyObject(admin, obj, 'llmstack-test');
+  }
+  // The API server's authorizer learns of a new RoleBinding through its own watch: wait until it allows
+  // the read, so a controller that polls at once is not refused for a moment.
+  const review = {
+    apiVersion: 'authorization.k8s.io/v1',
+    kind: 'SubjectAccessReview',
+    spec: {
+      user: `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}`,
+      resourceAttributes: { namespace: ns, verb: 'get', resource: 'secrets', name: `${cluster}-kubeconfig` },
+    },
+  };
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const res = await call<{ status?: { allowed?: boolean } }>(admin, 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', { body: review });
+    if (res.status?.allowed) return;
+    if (Date.now() > deadline) throw new Error(`the Role for ${ns}/${cluster}-kubeconfig does not take effect`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
