@@ -7,6 +7,7 @@ import { controllerCommand } from './controller.js';
 import { diffCommand } from './diff.js';
 import { generateCommand } from './generate.js';
 import { initCommand } from './init.js';
+import { secretsCommand } from './secrets.js';
 import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
 
@@ -76,6 +77,18 @@ export function buildProgram(): Command {
     .action(async (o) => {
       const diffs = await diffCommand(o, print, note);
       process.exitCode = diffs.length > 0 ? EXIT.changes : EXIT.ok;
+    });
+
+  program
+    .command('secrets')
+    .description('make the Secrets the clusters read exist on the management cluster: generate llmstack\'s own keys, name missing ones (exit 4 when some are missing)')
+    .addOption(specOpt())
+    .option('--kubeconfig <file>', 'kubeconfig of the management cluster (default: $KUBECONFIG, ~/.kube/config)')
+    .option('--check', 'only report; create nothing')
+    .addOption(bundlesOpt())
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (o) => {
+      process.exitCode = await secretsCommand(o, print, note);
     });
 
   program
