@@ -1,7 +1,7 @@
 // Which Secrets each workload cluster needs, and where they live on the management cluster. No Secret
 // value is ever rendered: the app bundles name them in Fleet's `downstreamResources`, and Fleet
 // (v0.16) copies each one from the Bundle's namespace into the cluster's apps namespace (see
-// docs/adr/0001-secrets-reach-clusters-through-fleet.md).
+// docs/adr/0010-secrets-reach-clusters-through-fleet.md).
 import type { Cluster, Stack } from '../spec/schema.js';
 import { clusterNamespace } from './cluster.js';
 import { dnsName } from './names.js';
