@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { EXIT, UserError } from '../errors.js';
 import { loadKubeConfig } from '../kube/client.js';
 import type { KubeClientConfig } from '../kube/config.js';
-import { isConflict, isKubeError, isNotFound, kubeRequest } from '../kube/http.js';
-import { apiPath, RESOURCES } from '../kube/resources.js';
+import { getObject, isConflict, isKubeError, isNotFound, kubeRequest } from '../kube/http.js';
+import { apiPath, RESOURCES, type KubeObject } from '../kube/resources.js';
 import { LABEL, MANAGED_BY } from '../render/labels.js';
 import { requiredSecrets } from '../render/secret-plan.js';
 import type { RequiredSecret } from '../render/secrets.js';
@@ -38,15 +38,6 @@ interface SecretObject {
   type?: string;
 }
 
-async function read(kc: KubeClientConfig, namespace: string, name: string): Promise<SecretObject | undefined> {
-  try {
-    return await kubeRequest<SecretObject>(kc, 'GET', apiPath(RESOURCES.secret, namespace, name));
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
-}
-
 /** LiteLLM requires keys it accepts as admin keys to start with "sk-". */
 export function generateKey(): string {
   return `sk-${randomBytes(32).toString('hex')}`;
@@ -60,7 +51,7 @@ function createCommand(s: RequiredSecret): string {
 /** Checks, and unless `check`, creates the generated Secrets. One value per Secret name across namespaces. */
 export async function ensureSecrets(kc: KubeClientConfig, stack: Stack, check: boolean): Promise<SecretReport[]> {
   const wanted = requiredSecrets(stack);
-  const found = await Promise.all(wanted.map((s) => read(kc, s.namespace, s.name)));
+  const found = await Promise.all(wanted.map((s) => getObject<SecretObject & KubeObject>(kc, RESOURCES.secret, s.namespace, s.name)));
   // A generated Secret needed in several namespaces (CAAPF: one per cluster namespace) has one value,
   // taken from any copy that already exists.
   const values = new Map<string, Record<string, string>>();

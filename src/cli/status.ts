@@ -3,7 +3,8 @@ import type { KubeClientConfig } from '../kube/config.js';
 import { stringify } from 'yaml';
 import { EXIT, UserError } from '../errors.js';
 import { loadKubeConfig } from '../kube/client.js';
-import { isNotFound, listObjects } from '../kube/http.js';
+import { getObject, isKubeError, isNotFound, listObjects } from '../kube/http.js';
+import { LABEL } from '../render/labels.js';
 import { RESOURCES } from '../kube/resources.js';
 import { usableStatus, type LLMClusterStatus } from '../controller/types.js';
 
@@ -74,19 +75,77 @@ function render(items: LLMClusterObject[], output: StatusOptions['output']): str
   return items.length === 0 ? 'no LLMClusters found (is `llmstack controller` running?)' : formatTable(items);
 }
 
+export interface MissingSecret {
+  namespace: string;
+  name: string;
+  /** Fleet Bundles (namespace/name) that name it in downstreamResources. */
+  bundles: string[];
+}
+
+interface BundleWithDownstream {
+  metadata: { name: string; namespace: string };
+  spec?: { downstreamResources?: { kind?: string; name?: string }[]; targets?: { downstreamResources?: { kind?: string; name?: string }[] }[] };
+}
+
+/**
+ * Secrets that llmstack's Bundles name in downstreamResources (bundle-wide or per target) but that do
+ * not exist in the Bundle's namespace: Fleet cannot copy them, so those bundles do not deploy.
+ * `undefined` when Fleet is not installed; an error text when Secrets may not be read.
+ */
+export async function missingBundleSecrets(kc: KubeClientConfig): Promise<MissingSecret[] | string | undefined> {
+  let bundles: BundleWithDownstream[];
+  try {
+    bundles = (await listObjects(kc, RESOURCES.fleetBundle, { labelSelector: LABEL.stack })).items as unknown as BundleWithDownstream[];
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    return `cannot list Fleet Bundles to check their Secrets: ${(e as Error).message}`;
+  }
+  const wanted = new Map<string, MissingSecret>();
+  for (const b of bundles) {
+    const refs = [...(b.spec?.downstreamResources ?? []), ...(b.spec?.targets ?? []).flatMap((t) => t.downstreamResources ?? [])];
+    for (const r of refs) {
+      if (r.kind?.toLowerCase() !== 'secret' || !r.name) continue;
+      const id = `${b.metadata.namespace}/${r.name}`;
+      const m = wanted.get(id) ?? { namespace: b.metadata.namespace, name: r.name, bundles: [] };
+      if (!m.bundles.includes(`${b.metadata.namespace}/${b.metadata.name}`)) m.bundles.push(`${b.metadata.namespace}/${b.metadata.name}`);
+      wanted.set(id, m);
+    }
+  }
+  const missing: MissingSecret[] = [];
+  for (const m of [...wanted.values()].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))) {
+    try {
+      if (!(await getObject(kc, RESOURCES.secret, m.namespace, m.name))) missing.push({ ...m, bundles: m.bundles.sort() });
+    } catch (e) {
+      if (isKubeError(e, 403)) return `cannot check the Secrets the bundles need: ${(e as Error).message}`;
+      throw e;
+    }
+  }
+  return missing;
+}
+
+export function formatMissingSecrets(missing: MissingSecret[] | string | undefined): string {
+  if (missing === undefined || (Array.isArray(missing) && missing.length === 0)) return '';
+  if (typeof missing === 'string') return `\n${missing}`;
+  const lines = missing.map((m) => `  ${m.namespace}/${m.name} (needed by ${m.bundles.join(', ')})`);
+  return `\nmissing Secrets (Fleet cannot deliver these bundles until they exist; \`llmstack secrets --spec FILE\` makes llmstack's own and names the rest):\n${lines.join('\n')}`;
+}
+
 export async function statusCommand(o: StatusOptions, print: (s: string) => void, signal?: AbortSignal): Promise<number> {
   const kc = await loadKubeConfig(o.kubeconfig);
   const namespace = o.allNamespaces ? undefined : o.namespace;
   let last = '';
   for (;;) {
     const items = await listReports(kc, namespace);
-    const text = render(items, o.output);
+    // The table also names Secrets the bundles need and Fleet cannot find; json/yaml stay the reports.
+    const found = o.output === 'json' || o.output === 'yaml' ? undefined : await missingBundleSecrets(kc);
+    const missing = formatMissingSecrets(found);
+    const text = `${render(items, o.output)}${missing}`;
     // In watch mode print only when something changed, ignoring the AGE column's ticking.
-    const key = JSON.stringify(items.map((i) => [i.metadata, i.status]));
+    const key = JSON.stringify([items.map((i) => [i.metadata, i.status]), missing]);
     if (!o.watch || key !== last) print(text);
     last = key;
     if (!o.watch) {
-      return items.every((i) => usableStatus(i.status)?.phase === 'Ready') ? EXIT.ok : EXIT.changes;
+      return items.every((i) => usableStatus(i.status)?.phase === 'Ready') && !(Array.isArray(found) && found.length > 0) ? EXIT.ok : EXIT.changes;
     }
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, o.intervalMs ?? 2000);

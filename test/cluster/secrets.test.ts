@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadCatalog } from '../../src/catalog/load.js';
 import { ensureSecrets, formatSecrets } from '../../src/cli/secrets.js';
+import { missingBundleSecrets, statusCommand } from '../../src/cli/status.js';
 import { kubeRequest, onRequest, WRITE_VERBS, type RequestRecord } from '../../src/kube/http.js';
 import { apiPath, RESOURCES } from '../../src/kube/resources.js';
 import { parseSpec } from '../../src/spec/load.js';
@@ -128,5 +129,37 @@ spec:
     const reports = await ensureSecrets(kc, stack, false);
     expect(reports.find((r) => r.namespace === gw && r.name === name)?.state).toBe('created');
     expect((await secret(gw, name)).data['api-key']).toBe(kept);
+  });
+
+  it('llmstack status names the Secrets llmstack Bundles need that are not there', async () => {
+    const t = testCluster();
+    const kc = t.kubeConfig;
+    const ns = await t.freshNamespace('secrets-status');
+    await kubeRequest(kc, 'POST', apiPath(RESOURCES.secret, ns), { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'here' }, stringData: { k: 'v' } } });
+    // Bundles as `fleet apply` makes them from a rendered fleet.yaml: downstreamResources bundle-wide and per target.
+    const bundle = (name: string, spec: Record<string, unknown>) => ({
+      apiVersion: 'fleet.cattle.io/v1alpha1',
+      kind: 'Bundle',
+      metadata: { name, namespace: ns, labels: { 'llmstack.dev/stack': 'sec', 'llmstack.dev/bundle': name } },
+      spec,
+    });
+    await kubeRequest(kc, 'POST', apiPath(RESOURCES.fleetBundle, ns), {
+      body: bundle('litellm', { defaultNamespace: 'llm', downstreamResources: [{ kind: 'Secret', name: 'here' }, { kind: 'Secret', name: 'gone' }], targets: [{ name: 'gw', downstreamResources: [{ kind: 'Secret', name: 'also-gone' }] }] }),
+    });
+    await kubeRequest(kc, 'POST', apiPath(RESOURCES.fleetBundle, ns), { body: bundle('openwebui', { defaultNamespace: 'llm', downstreamResources: [{ kind: 'Secret', name: 'gone' }] }) });
+
+    const missing = await missingBundleSecrets(kc);
+    expect(Array.isArray(missing)).toBe(true);
+    expect((missing as { namespace: string }[]).filter((m) => m.namespace === ns)).toStrictEqual([
+      { namespace: ns, name: 'also-gone', bundles: [`${ns}/litellm`] },
+      { namespace: ns, name: 'gone', bundles: [`${ns}/litellm`, `${ns}/openwebui`] },
+    ]);
+    const out: string[] = [];
+    const code = await statusCommand({ kubeconfig: t.kubeconfigPath, namespace: ns }, (s) => out.push(s));
+    expect(code).toBe(4);
+    expect(out.join('\n')).toContain(`missing Secrets (Fleet cannot deliver these bundles until they exist;`);
+    expect(out.join('\n')).toContain(`  ${ns}/gone (needed by ${ns}/litellm, ${ns}/openwebui)`);
+    expect(out.join('\n')).not.toContain(`${ns}/here`);
+    await kubeRequest(kc, 'DELETE', apiPath(RESOURCES.namespace, undefined, ns));
   });
 });
