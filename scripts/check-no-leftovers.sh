@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fails when a test control plane or LiteLLM proxy outlived its run: an etcd, kube-apiserver or litellm
-# process, or a temp dir, whose owning process (the pid in the llmstack-cp-<pid>-XXXXXX or
+# Fails when a test control plane or LiteLLM proxy outlived its run: an etcd, kube-apiserver, litellm
+# or nginx process, or a temp dir, whose owning process (the pid in the llmstack-cp-<pid>-XXXXXX or
 # llmstack-litellm-<pid>-XXXXXX name) is gone. Control planes of runs
 # still in progress are left alone. Waits a little first: a crashed owner's watchdog needs a few seconds.
 set -euo pipefail
@@ -20,7 +20,7 @@ leftovers() {
   done
   for p in /proc/[0-9]*; do
     comm=$(cat "$p/comm" 2>/dev/null) || continue
-    [[ "$comm" == etcd || "$comm" == kube-apiserver || "$comm" == litellm ]] || continue
+    [[ "$comm" == etcd || "$comm" == kube-apiserver || "$comm" == litellm || "$comm" == nginx ]] || continue
     cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
     [[ "$cmd" =~ llmstack-(cp|litellm)-([0-9]+)- ]] || continue
     kill -0 "${BASH_REMATCH[2]}" 2>/dev/null || echo "process ${p#/proc/} $comm (owner ${BASH_REMATCH[2]} gone)"

@@ -100,6 +100,12 @@ kill -KILL -- "-$pgid" 2>/dev/null || true
 rm -rf "$dir"
 `;
 
+/** Ends process group `pgid` and removes `dir` if this test process dies first; quits once `dir` is gone. */
+export function watchProcessGroup(dir: string, pgid: number): void {
+  const watchdog = spawn('bash', ['-c', WATCHDOG, 'llmstack-litellm-watchdog', String(process.pid), dir, String(pgid)], { detached: true, stdio: 'ignore' });
+  watchdog.unref();
+}
+
 /**
  * Starts `litellm --config <config> --host 127.0.0.1 --port <free port>` and waits until
  * /health/liveliness answers (bounded). `env` is the whole environment LiteLLM sees besides PATH and
@@ -135,8 +141,7 @@ export async function startLitellm(opts: { config: string; env?: Record<string, 
     child.once('exit', () => resolve());
     child.once('error', () => resolve());
   });
-  const watchdog = spawn('bash', ['-c', WATCHDOG, 'llmstack-litellm-watchdog', String(process.pid), dir, String(child.pid)], { detached: true, stdio: 'ignore' });
-  watchdog.unref();
+  watchProcessGroup(dir, child.pid!);
   const log = () => {
     try {
       return readFileSync(logPath, 'utf8');
