@@ -18,9 +18,11 @@ export function defaultLitellmImage(): string {
 }
 
 /**
- * The PyPI version inside a LiteLLM image: BerriAI tags each release's images `main-vX.Y.Z` and the
- * stable builds `main-vX.Y.Z-stable`, from the same git tag `vX.Y.Z(-stable)` whose pyproject.toml
- * carries version X.Y.Z, the version published to PyPI.
+ * The PyPI version inside a LiteLLM image: `main-vX.Y.Z-stable` (or `main-vX.Y.Z`) is release X.Y.Z,
+ * as BerriAI's release notes pair them (docs/my-website/release_notes/v1.77.5-stable: image
+ * v1.77.5-stable, `pip install litellm==1.77.5`; the v1.77.7-stable notes were written at its
+ * release candidate, 1.77.7.rc.1, and 1.77.7 is the final release on PyPI). The image itself cannot
+ * be pulled here to compare its site-packages.
  */
 export function litellmPypiVersion(image: string): string {
   const m = /:main-v(\d+\.\d+\.\d+)(?:-stable)?$/.exec(image);
