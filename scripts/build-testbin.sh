@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl and etcd from Go modules into a cache outside the repository, once per
-# version pair. The test harness runs it when no other control plane source is available; users can
-# run it by hand too. Prints the folder that holds the binaries on its last line.
+# Builds the test binaries from Go modules into a cache outside the repository, once per version:
+#   build-testbin.sh              kube-apiserver, kubectl and etcd (the test control plane)
+#   build-testbin.sh capi VERSION the Cluster API managers (core, kubeadm control plane, kubeadm
+#                                 bootstrap) with the CRDs and webhook manifests of that release
+#   build-testbin.sh knative      the Knative checker (test/tools/knative-check) over knative.dev/serving
+# The test harness runs it when a binary is missing; users can run it by hand too. Prints the folder
+# that holds the binaries on its last line.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -9,6 +13,111 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/testbin-versions.env"
 
 cache_root=${LLMSTACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llmstack}
+log() { echo "build-testbin: $*" >&2; }
+need_go() { command -v go >/dev/null || { log "Go is needed (https://go.dev/doc/install)"; exit 1; }; }
+work=
+new_work() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/llmstack-testbin.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+}
+
+# Cluster API managers of one release. From v1.11 the core manager's main package is core/ and the API
+# types are their own module: the root module's `replace ./api` does not apply to a dependent, so the
+# api module is required at the same version here. The CRDs and webhook manifests are copied from
+# the module next to the binaries: the harness installs them as CAPI's own kustomize install would.
+capi_build() {
+  local version=$1
+  [[ "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || { log "capi: not a release version: '$version'"; exit 2; }
+  local cout="$cache_root/testbin/cluster-api-${version}"
+  if [[ -x "$cout/bin/core" && -x "$cout/bin/kubeadm-control-plane" && -x "$cout/bin/kubeadm-bootstrap" && -f "$cout/config/.complete" ]]; then
+    echo "$cout"
+    return
+  fi
+  need_go
+  new_work
+  local minor=${version#v1.}
+  minor=${minor%%.*}
+  local core_pkg=sigs.k8s.io/cluster-api/core core_config=core/config
+  if ((minor < 11)); then core_pkg=sigs.k8s.io/cluster-api core_config=config; fi
+  cd "$work"
+  go mod init llmstack.dev/testbin/cluster-api >/dev/null 2>&1
+  {
+    echo "require sigs.k8s.io/cluster-api ${version}"
+    ((minor < 11)) || echo "require sigs.k8s.io/cluster-api/api ${version}"
+  } >>go.mod
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "%s"\n\t_ "sigs.k8s.io/cluster-api/controlplane/kubeadm"\n\t_ "sigs.k8s.io/cluster-api/bootstrap/kubeadm"\n)\n' "$core_pkg" >tools.go
+  go mod tidy >/dev/null 2>&1 || go mod tidy
+  mkdir -p "$cout/bin"
+  local ldflags="-s -w -X sigs.k8s.io/cluster-api/version.gitVersion=${version} -X sigs.k8s.io/cluster-api/version.gitTreeState=clean"
+  local name pkg
+  for name in core kubeadm-control-plane kubeadm-bootstrap; do
+    case $name in
+      core) pkg=$core_pkg ;;
+      kubeadm-control-plane) pkg=sigs.k8s.io/cluster-api/controlplane/kubeadm ;;
+      kubeadm-bootstrap) pkg=sigs.k8s.io/cluster-api/bootstrap/kubeadm ;;
+    esac
+    log "building Cluster API ${version} ${name} manager"
+    CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$cout/bin/${name}.tmp" "$pkg"
+    mv "$cout/bin/${name}.tmp" "$cout/bin/${name}"
+  done
+  local mod
+  mod=$(go list -m -f '{{.Dir}}' sigs.k8s.io/cluster-api)
+  rm -rf "$cout/config"
+  mkdir -p "$cout/config"
+  local src dst
+  for pair in "${core_config}:core" "controlplane/kubeadm/config:kubeadm-control-plane" "bootstrap/kubeadm/config:kubeadm-bootstrap"; do
+    src=$mod/${pair%%:*}
+    dst=$cout/config/${pair##*:}
+    mkdir -p "$dst"
+    cp -R "$src/crd" "$src/webhook" "$dst/"
+  done
+  # CAPD's CRDs of the same release (its own module): no CAPD controller runs, but the topology
+  # controller creates DockerClusters and DockerMachineTemplates and reads their contract labels.
+  local capd
+  capd=$(go mod download -json "sigs.k8s.io/cluster-api/test@${version}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [[ -d "$capd/infrastructure/docker/config/crd" ]] || { log "capi: no CAPD CRDs in sigs.k8s.io/cluster-api/test@${version}"; exit 1; }
+  mkdir -p "$cout/config/docker"
+  cp -R "$capd/infrastructure/docker/config/crd" "$cout/config/docker/"
+  chmod -R u+w "$cout/config"
+  touch "$cout/config/.complete"
+  echo "$cout"
+}
+
+# The Knative checker: our own program in test/tools/knative-check over Knative Serving's admission
+# code at KNATIVE_SERVING_VERSION, which its go.mod must require. Cached per version and hash of the
+# checker's source, so an edit rebuilds it.
+knative_build() {
+  local src="$here/../test/tools/knative-check" pinned hash kout
+  pinned=$(sed -n 's#^[[:space:]]*knative.dev/serving \(v[^[:space:]]*\).*#\1#p' "$src/go.mod")
+  if [[ "$pinned" != "$KNATIVE_SERVING_VERSION" ]]; then
+    log "test/tools/knative-check/go.mod requires knative.dev/serving ${pinned:-nothing}, but" \
+      "scripts/testbin-versions.env pins ${KNATIVE_SERVING_VERSION}; in test/tools/knative-check run" \
+      "go get knative.dev/serving@${KNATIVE_SERVING_VERSION} && go mod tidy"
+    exit 1
+  fi
+  hash=$(cd "$src" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-12)
+  kout="$cache_root/testbin/knative-check-${KNATIVE_SERVING_VERSION}-${hash}"
+  if [[ ! -x "$kout/knative-check" ]]; then
+    need_go
+    mkdir -p "$kout"
+    log "building knative-check over knative.dev/serving ${KNATIVE_SERVING_VERSION}"
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$kout/knative-check.tmp.$$" .)
+    mv "$kout/knative-check.tmp.$$" "$kout/knative-check"
+  fi
+  log "knative-check over knative.dev/serving $("$kout/knative-check" -version)"
+  echo "$kout"
+}
+
+if [[ "${1:-}" == knative ]]; then
+  knative_build
+  exit 0
+fi
+
+if [[ "${1:-}" == capi ]]; then
+  capi_build "${2:?usage: build-testbin.sh capi VERSION}"
+  exit 0
+fi
+
 out="$cache_root/testbin/kubernetes-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}"
 
 if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" ]]; then
@@ -16,12 +125,9 @@ if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" ]]; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build-testbin: Go is needed (https://go.dev/doc/install)" >&2; exit 1; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/llmstack-testbin.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+need_go
+new_work
 mkdir -p "$out"
-log() { echo "build-testbin: $*" >&2; }
 
 # Kubernetes' own go.mod points every k8s.io/* staging module at ./staging/src/...; a consumer must pin
 # them to the published v0.<minor>.<patch> tags instead. Derive that list from the module's go.mod.

@@ -3,15 +3,44 @@
 
 export const EXIT = {
   ok: 0,
-  /** Bug or unexpected failure. */
+  /** A bug in llmstack, and nothing else. */
   internal: 1,
-  /** The spec or a flag is wrong. */
+  /** Usage or input: an unknown command or flag, a bad flag value, a spec or kubeconfig that is wrong. */
   invalidInput: 2,
   /** Git remote unreachable, authentication refused, push rejected after retries. */
   git: 3,
-  /** `diff` found differences, `validate` found invalid objects (for scripts). */
+  /** `diff` found differences, `validate` found invalid objects, `status` found a cluster not Ready (for scripts). */
   changes: 4,
+  /** The cluster: API server unreachable, credentials or request refused, llmstack's CRD not installed, leadership lost. */
+  cluster: 5,
 } as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** One line per code, for `llmstack --help`. */
+export const EXIT_MEANINGS: Record<ExitCode, string> = {
+  0: 'success',
+  1: 'a bug in llmstack (please report it)',
+  2: 'usage or input: unknown command or flag, bad flag value, invalid spec or kubeconfig',
+  3: 'Git: remote unreachable, credentials refused, push rejected',
+  4: 'differences (diff), invalid objects (validate), a cluster not Ready (status), a Secret missing (secrets, status)',
+  5: 'the cluster: API server unreachable, request refused, CRD missing, leader lease lost',
+};
+
+/**
+ * The codes each command exits with besides 1 (a bug). README.md's command table shows the same, and a
+ * test runs every command into every code listed here.
+ */
+export const COMMAND_EXITS = {
+  init: [EXIT.ok, EXIT.invalidInput],
+  generate: [EXIT.ok, EXIT.invalidInput, EXIT.git],
+  diff: [EXIT.ok, EXIT.invalidInput, EXIT.git, EXIT.changes],
+  validate: [EXIT.ok, EXIT.invalidInput, EXIT.changes, EXIT.cluster],
+  status: [EXIT.ok, EXIT.invalidInput, EXIT.changes, EXIT.cluster],
+  secrets: [EXIT.ok, EXIT.invalidInput, EXIT.changes, EXIT.cluster],
+  controller: [EXIT.ok, EXIT.invalidInput, EXIT.cluster],
+  schema: [EXIT.ok, EXIT.invalidInput],
+} as const satisfies Record<string, readonly ExitCode[]>;
 
 export class UserError extends Error {
   constructor(

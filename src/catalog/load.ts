@@ -49,6 +49,7 @@ async function loadClusterClasses(dir: string): Promise<ClusterClassEntry[]> {
   const out: ClusterClassEntry[] = [];
   if (!(await exists(dir))) return out;
   for (const provider of (await readdir(dir)).sort()) {
+    const cni = await loadCni(join(dir, provider, 'cni'));
     for (const version of ['v1beta2', 'v1beta1'] as CapiVersion[]) {
       const vdir = join(dir, provider, version);
       if (!(await exists(vdir))) continue;
@@ -59,10 +60,22 @@ async function loadClusterClasses(dir: string): Promise<ClusterClassEntry[]> {
       const cc = objects.find((o) => o.kind === 'ClusterClass');
       if (!cc) throw new UserError(`${vdir}: no ClusterClass in the catalog folder`, 2, 'add the ClusterClass document');
       const workers = (cc.spec as { workers?: { machineDeployments?: { class: string }[] } }).workers?.machineDeployments ?? [];
-      out.push({ provider, capiVersion: version, baseName: cc.metadata.name, objects, workerClasses: workers.map((w) => w.class) });
+      out.push({ provider, capiVersion: version, baseName: cc.metadata.name, objects, workerClasses: workers.map((w) => w.class), ...(cni ? { cni } : {}) });
     }
   }
   return out;
+}
+
+/** A provider's cni/<name>.yaml: at most one, and its DaemonSet must take the pod CIDR from POD_SUBNET. */
+async function loadCni(dir: string): Promise<ClusterClassEntry['cni']> {
+  if (!(await exists(dir))) return undefined;
+  const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+  if (files.length !== 1) throw new UserError(`${dir}: expected one CNI manifest, found ${files.length}`, 2, 'keep one <cni>.yaml in the folder');
+  const file = join(dir, files[0]!);
+  const objects = (await parseYamlFile(file)) as KubeObject[];
+  const hasSubnet = objects.some((o) => o.kind === 'DaemonSet' && JSON.stringify(o).includes('"name":"POD_SUBNET"'));
+  if (!hasSubnet) throw new UserError(`${file}: no DaemonSet with a POD_SUBNET env`, 2, 'the renderer sets the pod CIDR through POD_SUBNET');
+  return { name: files[0]!.replace(/\.ya?ml$/, ''), objects };
 }
 
 async function listFiles(dir: string): Promise<string[]> {

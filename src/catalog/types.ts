@@ -17,6 +17,12 @@ export interface ClusterClassEntry {
   baseName: string;
   objects: KubeObject[];
   workerClasses: string[];
+  /**
+   * The pod network a ClusterResourceSet installs on each cluster of this class (the provider's
+   * cni/ folder), or undefined when the class brings its own. Its DaemonSet's POD_SUBNET env is set
+   * per cluster.
+   */
+  cni?: { name: string; objects: KubeObject[] };
 }
 
 export interface BundleFile {

@@ -1,8 +1,9 @@
-// Shared by the commands: where the spec comes from, and loading it with the catalog.
+// Shared by the commands: where the spec comes from, loading it with the catalog, and -o json|yaml.
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadCatalog, PACKAGE_ROOT } from '../catalog/load.js';
 import type { Catalog } from '../catalog/types.js';
+import { stringify } from 'yaml';
 import { loadSpec } from '../spec/load.js';
 import type { Stack } from '../spec/schema.js';
 
@@ -34,4 +35,11 @@ export function gitAuthFromEnv(): { username: string; password: string } | undef
   const username = process.env.LLMSTACK_GIT_USERNAME;
   const password = process.env.LLMSTACK_GIT_PASSWORD;
   return username && password ? { username, password } : undefined;
+}
+
+export type OutputFormat = 'text' | 'table' | 'json' | 'yaml';
+
+/** The machine-readable forms of -o: the same data as JSON or YAML. */
+export function formatOutput(value: unknown, format: 'json' | 'yaml'): string {
+  return format === 'json' ? JSON.stringify(value, null, 2) : stringify(value, { lineWidth: 0 }).trimEnd();
 }

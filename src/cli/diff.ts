@@ -3,12 +3,12 @@ import jsonpatch from 'fast-json-patch';
 import { parseAllDocuments } from 'yaml';
 import { inspect, withCheckout } from '../gitops/repo.js';
 import { renderStack } from '../render/index.js';
-import { gitAuthFromEnv, loadInputs, type SpecOptions } from './common.js';
+import { formatOutput, gitAuthFromEnv, loadInputs, type SpecOptions } from './common.js';
 
 export interface DiffOptions extends SpecOptions {
   out?: string;
   remote?: string;
-  output?: 'text' | 'json';
+  output?: 'text' | 'json' | 'yaml';
 }
 
 interface ObjectDiff {
@@ -78,8 +78,8 @@ export async function diffCommand(o: DiffOptions, print: (s: string) => void, no
       ...plan.delete.map((p) => diffFile(p, current.get(p), undefined)),
     ].sort((a, b) => (a.path < b.path ? -1 : 1));
   });
-  if (o.output === 'json') {
-    print(JSON.stringify(diffs, null, 2));
+  if (o.output === 'json' || o.output === 'yaml') {
+    print(formatOutput(diffs, o.output));
     return diffs;
   }
   if (diffs.length === 0) print('no differences');

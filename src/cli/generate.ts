@@ -1,6 +1,7 @@
+// `llmstack generate`: render the spec, write the files llmstack owns, one commit, push.
 import { renderStack } from '../render/index.js';
 import { generateToGit, type GenerateResult } from '../gitops/repo.js';
-import { gitAuthFromEnv, loadInputs, type SpecOptions } from './common.js';
+import { formatOutput, gitAuthFromEnv, loadInputs, type SpecOptions } from './common.js';
 
 export interface GenerateOptions extends SpecOptions {
   out?: string;
@@ -8,7 +9,7 @@ export interface GenerateOptions extends SpecOptions {
   remote?: string;
   dryRun?: boolean;
   push?: boolean;
-  output?: 'text' | 'json';
+  output?: 'text' | 'json' | 'yaml';
 }
 
 export async function generateCommand(o: GenerateOptions, print: (s: string) => void, note: (s: string) => void): Promise<GenerateResult> {
@@ -25,8 +26,9 @@ export async function generateCommand(o: GenerateOptions, print: (s: string) => 
     push: o.push,
     log: note,
   });
-  if (o.output === 'json') {
-    print(JSON.stringify({ stack: stack.metadata.name, dir: dir ?? null, remote: remote ?? null, ...result.plan, writes: undefined, changes: result.changes, commit: result.commit ?? null, pushed: result.pushed }, null, 2));
+  if (o.output === 'json' || o.output === 'yaml') {
+    const { writes: _, ...plan } = result.plan;
+    print(formatOutput({ stack: stack.metadata.name, dir: dir ?? null, remote: remote ?? null, ...plan, changes: result.changes, commit: result.commit ?? null, pushed: result.pushed }, o.output));
     return result;
   }
   const where = remote ? `${remote} (${git.branch})` : `${dir} (${git.branch})`;

@@ -4,10 +4,10 @@
 // provides (hosted providers' API keys, TLS certificates) are only checked and named with the command
 // that creates them. Values never leave the API server: they are neither printed nor logged.
 import { randomBytes } from 'node:crypto';
-import { EXIT, UserError } from '../errors.js';
-import { loadKubeConfig } from '../kube/client.js';
+import { EXIT } from '../errors.js';
+import { clusterError, loadKubeConfig } from '../kube/client.js';
 import type { KubeClientConfig } from '../kube/config.js';
-import { getObject, isConflict, isKubeError, isNotFound, kubeRequest } from '../kube/http.js';
+import { getObject, isConflict, isNotFound, kubeRequest } from '../kube/http.js';
 import { apiPath, RESOURCES, type KubeObject } from '../kube/resources.js';
 import { LABEL, MANAGED_BY } from '../render/labels.js';
 import { requiredSecrets } from '../render/secret-plan.js';
@@ -17,6 +17,7 @@ import { loadInputs, type SpecOptions } from './common.js';
 
 export interface SecretsOptions extends SpecOptions {
   kubeconfig?: string;
+  context?: string;
   /** Only report; create nothing. */
   check?: boolean;
   output?: 'text' | 'json';
@@ -113,13 +114,12 @@ export function formatSecrets(reports: SecretReport[]): string {
 
 export async function secretsCommand(o: SecretsOptions, print: (s: string) => void, note: (s: string) => void): Promise<number> {
   const { stack } = await loadInputs(o, note);
-  const kc = await loadKubeConfig(o.kubeconfig);
+  const kc = await loadKubeConfig(o.kubeconfig, o.context);
   let reports: SecretReport[];
   try {
     reports = await ensureSecrets(kc, stack, o.check ?? false);
   } catch (e) {
-    if (isKubeError(e, 403)) throw new UserError(`not allowed to read or create Secrets: ${(e as Error).message}`, EXIT.invalidInput, 'use a kubeconfig that may get and create secrets in the namespaces above');
-    throw e;
+    throw clusterError(kc, 'cannot read or create the Secrets', e);
   }
   print(o.output === 'json' ? JSON.stringify(reports, null, 2) : formatSecrets(reports));
   return reports.every((r) => r.state === 'present' || r.state === 'created') ? EXIT.ok : EXIT.changes;

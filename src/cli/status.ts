@@ -1,20 +1,21 @@
-// `llmstack status`: the controller's LLMCluster reports, a line per cluster.
+// `llmstack status`: the controller's LLMCluster reports, a line per cluster; --watch follows a watch.
 import type { KubeClientConfig } from '../kube/config.js';
-import { stringify } from 'yaml';
 import { EXIT, UserError } from '../errors.js';
-import { loadKubeConfig } from '../kube/client.js';
+import { clusterError, loadKubeConfig } from '../kube/client.js';
 import { getObject, isKubeError, isNotFound, listObjects } from '../kube/http.js';
+import { Informer } from '../kube/informer.js';
+import { RESOURCES, type KubeObject } from '../kube/resources.js';
 import { LABEL } from '../render/labels.js';
-import { RESOURCES } from '../kube/resources.js';
+import { formatOutput } from './common.js';
 import { usableStatus, type LLMClusterStatus } from '../controller/types.js';
 
 export interface StatusOptions {
   kubeconfig?: string;
+  context?: string;
   namespace?: string;
   allNamespaces?: boolean;
   output?: 'table' | 'json' | 'yaml';
   watch?: boolean;
-  intervalMs?: number;
 }
 
 export interface LLMClusterObject {
@@ -30,9 +31,13 @@ export async function listReports(kc: KubeClientConfig, namespace?: string): Pro
     );
   } catch (e) {
     if (isNotFound(e)) {
-      throw new UserError('the LLMCluster CRD is not installed on this cluster', EXIT.invalidInput, 'install the controller: kubectl apply -f manifests/crds && kubectl apply -k manifests/controller');
+      throw new UserError(
+        `the LLMCluster CRD is not installed on ${kc.getCurrentCluster()?.server ?? 'this cluster'}`,
+        EXIT.cluster,
+        'install the controller: kubectl apply -f manifests/crds && kubectl apply -k manifests/controller (or pick the management cluster with --context)',
+      );
     }
-    throw new UserError(`cannot list LLMClusters: ${(e as Error).message}`, EXIT.invalidInput, 'check --kubeconfig and that you may list llmclusters.llmstack.dev');
+    throw clusterError(kc, 'cannot list LLMClusters', e);
   }
 }
 
@@ -70,10 +75,15 @@ export function formatTable(items: LLMClusterObject[], now = Date.now()): string
 }
 
 function render(items: LLMClusterObject[], output: StatusOptions['output']): string {
-  if (output === 'json') return JSON.stringify(items.map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name, status: o.status ?? null })), null, 2);
-  if (output === 'yaml') return stringify(items.map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name, status: o.status ?? null }))).trimEnd();
+  if (output === 'json' || output === 'yaml') return formatOutput(items.map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name, status: o.status ?? null })), output);
   return items.length === 0 ? 'no LLMClusters found (is `llmstack controller` running?)' : formatTable(items);
 }
+
+/** What a reader sees change: the AGE column's ticking and a new resourceVersion alone do not count. */
+const shownKey = (items: LLMClusterObject[]) => JSON.stringify(items.map((i) => [i.metadata.namespace, i.metadata.name, i.metadata.creationTimestamp, i.status]));
+
+const sorted = (items: LLMClusterObject[]) =>
+  [...items].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
 
 export interface MissingSecret {
   namespace: string;
@@ -90,15 +100,17 @@ interface BundleWithDownstream {
 /**
  * Secrets that llmstack's Bundles name in downstreamResources (bundle-wide or per target) but that do
  * not exist in the Bundle's namespace: Fleet cannot copy them, so those bundles do not deploy.
- * `undefined` when Fleet is not installed; an error text when Secrets may not be read.
+ * `undefined` when it cannot tell (no Fleet, the server busy); a line of text when Bundles or Secrets may
+ * not be read.
  */
 export async function missingBundleSecrets(kc: KubeClientConfig): Promise<MissingSecret[] | string | undefined> {
   let bundles: BundleWithDownstream[];
   try {
     bundles = (await listObjects(kc, RESOURCES.fleetBundle, { labelSelector: LABEL.stack })).items as unknown as BundleWithDownstream[];
   } catch (e) {
-    if (isNotFound(e)) return undefined;
-    return `cannot list Fleet Bundles to check their Secrets: ${(e as Error).message}`;
+    // Best effort beside the reports: a missing Fleet or a server still starting up is not worth a line.
+    if (isKubeError(e, 403)) return `cannot list Fleet Bundles to check their Secrets: ${(e as Error).message}`;
+    return undefined;
   }
   const wanted = new Map<string, MissingSecret>();
   for (const b of bundles) {
@@ -117,7 +129,7 @@ export async function missingBundleSecrets(kc: KubeClientConfig): Promise<Missin
       if (!(await getObject(kc, RESOURCES.secret, m.namespace, m.name))) missing.push({ ...m, bundles: m.bundles.sort() });
     } catch (e) {
       if (isKubeError(e, 403)) return `cannot check the Secrets the bundles need: ${(e as Error).message}`;
-      throw e;
+      return undefined;
     }
   }
   return missing;
@@ -130,30 +142,56 @@ export function formatMissingSecrets(missing: MissingSecret[] | string | undefin
   return `\nmissing Secrets (Fleet cannot deliver these bundles until they exist; \`llmstack secrets --spec FILE\` makes llmstack's own and names the rest):\n${lines.join('\n')}`;
 }
 
-export async function statusCommand(o: StatusOptions, print: (s: string) => void, signal?: AbortSignal): Promise<number> {
-  const kc = await loadKubeConfig(o.kubeconfig);
+export async function statusCommand(o: StatusOptions, print: (s: string) => void, signal?: AbortSignal, note: (s: string) => void = () => undefined): Promise<number> {
+  const kc = await loadKubeConfig(o.kubeconfig, o.context);
   const namespace = o.allNamespaces ? undefined : o.namespace;
-  let last = '';
-  for (;;) {
-    const items = await listReports(kc, namespace);
-    // The table also names Secrets the bundles need and Fleet cannot find; json/yaml stay the reports.
-    const found = o.output === 'json' || o.output === 'yaml' ? undefined : await missingBundleSecrets(kc);
-    const missing = formatMissingSecrets(found);
-    const text = `${render(items, o.output)}${missing}`;
-    // In watch mode print only when something changed, ignoring the AGE column's ticking.
-    const key = JSON.stringify([items.map((i) => [i.metadata, i.status]), missing]);
-    if (!o.watch || key !== last) print(text);
-    last = key;
-    if (!o.watch) {
-      return items.every((i) => usableStatus(i.status)?.phase === 'Ready') && !(Array.isArray(found) && found.length > 0) ? EXIT.ok : EXIT.changes;
-    }
+  // The first answer comes from a list, so an unreachable server or a missing CRD is an error (exit 5)
+  // rather than a watch retrying in silence.
+  const items = await listReports(kc, namespace);
+  // The table also names Secrets the bundles need and Fleet cannot find; json/yaml stay the reports.
+  const found = o.output === 'json' || o.output === 'yaml' ? undefined : await missingBundleSecrets(kc);
+  print(`${render(items, o.output)}${formatMissingSecrets(found)}`);
+  const missing = Array.isArray(found) && found.length > 0;
+  if (!o.watch) return items.every((i) => usableStatus(i.status)?.phase === 'Ready') && !missing ? EXIT.ok : EXIT.changes;
+  await watchReports(kc, namespace, items, (now) => print(render(now, o.output)), signal, note);
+  return EXIT.ok;
+}
+
+/**
+ * Follows the reports with an informer (list, then watch; re-list on 410, re-watch with backoff when the
+ * connection breaks) and calls show when what is shown changed from `shown` (what is on screen), until
+ * signal aborts.
+ */
+export async function watchReports(
+  kc: KubeClientConfig,
+  namespace: string | undefined,
+  shown: LLMClusterObject[],
+  show: (items: LLMClusterObject[]) => void,
+  signal: AbortSignal | undefined,
+  note: (s: string) => void,
+): Promise<void> {
+  const informer = new Informer<KubeObject>(kc, RESOURCES.llmCluster, { ...(namespace ? { namespace } : {}), log: (level, message) => note(`${level}: ${message}`) });
+  let last = shownKey(shown);
+  let timer: NodeJS.Timeout | undefined;
+  // Events come in bursts (the informer's own first list replays every object): show once per burst.
+  const changed = () => {
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      const items = sorted(informer.list() as unknown as LLMClusterObject[]);
+      const key = shownKey(items);
+      if (key !== last) show(items);
+      last = key;
+    }, 50);
+  };
+  informer.on('add', changed).on('update', changed).on('delete', changed);
+  try {
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, o.intervalMs ?? 2000);
-      signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        resolve();
-      });
+      if (signal?.aborted) return resolve();
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+      void informer.start();
     });
-    if (signal?.aborted) return EXIT.ok;
+  } finally {
+    clearTimeout(timer);
+    await informer.stop();
   }
 }

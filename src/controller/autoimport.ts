@@ -35,6 +35,11 @@ export function autoImportLabel(obj: ObjectLike | undefined): AutoImportLabel {
   return { set: true, value: parseGoBool(raw), raw };
 }
 
+/** A cluster llmstack generated for the `caapf` import strategy. */
+export function isFleetAddonCluster(cluster: ObjectLike): boolean {
+  return cluster.metadata?.labels?.[LABEL.importStrategy] === 'caapf';
+}
+
 export const AUTO_IMPORT_SKIP = {
   Deleting: 'Deleting',
   ImportedAnnotation: 'ImportedAnnotation',
@@ -45,6 +50,7 @@ export const AUTO_IMPORT_SKIP = {
   NamespaceOptedOut: 'NamespaceOptedOut',
   NamespaceLabelInvalid: 'NamespaceLabelInvalid',
   NotManaged: 'NotManaged',
+  FleetAddonProvider: 'FleetAddonProvider',
 } as const;
 export type AutoImportSkipReason = (typeof AUTO_IMPORT_SKIP)[keyof typeof AUTO_IMPORT_SKIP];
 
@@ -57,6 +63,8 @@ export function autoImportDecision(
 ): AutoImportDecision {
   const skip = (reason: AutoImportSkipReason): AutoImportDecision => ({ label: false, reason });
   if (cluster.metadata?.deletionTimestamp) return skip(AUTO_IMPORT_SKIP.Deleting);
+  // Whatever else the labels say: CAAPF registers this cluster with Fleet already.
+  if (isFleetAddonCluster(cluster)) return skip(AUTO_IMPORT_SKIP.FleetAddonProvider);
   if (cluster.metadata?.annotations?.[TURTLES.importedAnnotation] !== undefined) return skip(AUTO_IMPORT_SKIP.ImportedAnnotation);
   const own = autoImportLabel(cluster);
   if (own.set) {

@@ -464,7 +464,7 @@ export class Controller {
     const decision = autoImportDecision(cluster, nsObj, { managed: this.managed });
     if (!decision.label) return cluster;
     // The resourceVersion makes this lose against a concurrent change (e.g. the user setting "false").
-    const updated = await mergePatchLabels<Obj>(this.kc, RESOURCES.capiCluster, cluster.metadata.namespace, cluster.metadata.name, { [UPSTREAM.rancherAutoImport]: 'true' }, {
+    const updated = await mergePatchLabels<Obj>(this.kc, this.informers.clusters.resource, cluster.metadata.namespace, cluster.metadata.name, { [UPSTREAM.rancherAutoImport]: 'true' }, {
       resourceVersion: cluster.metadata.resourceVersion,
       fieldManager: FIELD_MANAGER,
     });

@@ -258,6 +258,9 @@ interface ImportReport {
 }
 
 function importReport(input: ReportInput, c: ClusterFacts): ImportReport {
+  if (c.labels[LABEL.importStrategy] === 'caapf') {
+    return { state: 'Disabled', message: 'registered with Fleet by the Fleet add-on provider (CAAPF), not imported into Rancher' };
+  }
   if ((input.importMode ?? 'rancher') !== 'rancher') return { state: 'Disabled', message: 'the stack does not import its clusters into Rancher' };
   const owned = (input.rancherClusters ?? [])
     .filter((r) => r.metadata?.labels?.[TURTLES.ownerName] === c.name && r.metadata?.labels?.[TURTLES.ownerNamespace] === c.namespace)

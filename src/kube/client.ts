@@ -3,24 +3,39 @@
 import { EXIT, UserError } from '../errors.js';
 import { KubeConfigError, loadKubeClientConfig, StaticKubeConfig, type KubeClientConfig } from './config.js';
 import { resourceForKind } from './discovery.js';
-import { sendRequest } from './http.js';
+import { KubeError, sendRequest } from './http.js';
 import { apiPath, FIELD_MANAGER, type KubeObject } from './resources.js';
 
 export { FIELD_MANAGER };
 
-const KUBECONFIG_FIX = 'pass --kubeconfig FILE or set KUBECONFIG';
+const KUBECONFIG_FIX = 'pass --kubeconfig FILE (and --context NAME) or set KUBECONFIG';
 
-/** The kubeconfig at path, or the default one ($KUBECONFIG, ~/.kube/config, in-cluster). */
-export async function loadKubeConfig(path?: string): Promise<KubeClientConfig> {
+/** The kubeconfig at path, or the default one ($KUBECONFIG, ~/.kube/config, in-cluster); context instead of current-context. */
+export async function loadKubeConfig(path?: string, context?: string): Promise<KubeClientConfig> {
   let kc: KubeClientConfig;
   try {
-    kc = await loadKubeClientConfig(path ? { file: path } : {});
+    kc = await loadKubeClientConfig({ ...(path ? { file: path } : {}), ...(context ? { context } : {}) });
   } catch (e) {
     if (e instanceof KubeConfigError) throw new UserError(`kubeconfig: ${e.message}`, EXIT.invalidInput, KUBECONFIG_FIX);
     throw new UserError(`cannot load kubeconfig${path ? ` ${path}` : ''}: ${(e as Error).message}`, EXIT.invalidInput, KUBECONFIG_FIX);
   }
-  if (!kc.getCurrentCluster()) throw new UserError('the kubeconfig has no current cluster', EXIT.invalidInput, KUBECONFIG_FIX);
+  if (!kc.getCurrentCluster()) {
+    throw new UserError(context ? `kubeconfig: context "${context}" is not in contexts` : 'the kubeconfig has no current cluster', EXIT.invalidInput, KUBECONFIG_FIX);
+  }
   return kc;
+}
+
+/**
+ * A failed request to the cluster as a user error (exit 5): the server unreachable, the credentials or the
+ * request refused. `doing` says what was tried ("cannot list LLMClusters").
+ */
+export function clusterError(kc: KubeClientConfig, doing: string, e: unknown): UserError {
+  const server = kc.getCurrentCluster()?.server ?? 'the cluster';
+  if (!(e instanceof KubeError)) return new UserError(`${doing} on ${server}: ${(e as Error).message}`, EXIT.cluster, 'check that the API server answers: kubectl --kubeconfig FILE get --raw /readyz');
+  if (e.code === 0) return new UserError(`${doing}: ${server} is unreachable (${e.message})`, EXIT.cluster, 'check --kubeconfig and --context, and that the API server runs and answers from here');
+  if (e.code === 401) return new UserError(`${doing}: ${server} refused the credentials (401 ${e.reason})`, EXIT.cluster, 'renew the credentials in the kubeconfig (or pick another --context)');
+  if (e.code === 403) return new UserError(`${doing}: forbidden on ${server}: ${e.message}`, EXIT.cluster, 'use an identity with the permission, or ask an admin to grant it');
+  return new UserError(`${doing}: ${server} answered ${e.code} ${e.reason}: ${e.message}`, EXIT.cluster, 'try again; if it persists, look at the API server');
 }
 
 export interface DryRunResult {

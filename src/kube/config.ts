@@ -98,14 +98,18 @@ export class StaticKubeConfig implements KubeClientConfig {
   }
 }
 
-export type KubeConfigSource =
+export type KubeConfigSource = (
   /** A kubeconfig file; default: $KUBECONFIG (several files, first wins), ~/.kube/config, else in-cluster. */
   | { file?: string }
   /** A kubeconfig's text, e.g. from a CAPI `<cluster>-kubeconfig` Secret. */
-  | { text: string; origin: string };
+  | { text: string; origin: string }
+) & {
+  /** This context instead of current-context (kubectl's --context). */
+  context?: string;
+};
 
 /**
- * Loads a kubeconfig's current context. Static credentials are read here; a user with `exec` or
+ * Loads a kubeconfig's current context (or source.context). Static credentials are read here; a user with `exec` or
  * `auth-provider`, or a cluster with `proxy-url`, is loaded with @kubernetes/client-node instead.
  */
 export async function loadKubeClientConfig(source: KubeConfigSource = {}, environment: Partial<KubeConfigEnvironment> = {}): Promise<KubeClientConfig> {
@@ -116,6 +120,7 @@ export async function loadKubeClientConfig(source: KubeConfigSource = {}, enviro
   } else {
     const files = source.file ? [source.file] : defaultFiles(where);
     if (!files.length) {
+      if (source.context) throw new KubeConfigError(`context "${source.context}": no kubeconfig found (neither $KUBECONFIG nor ~/.kube/config exists)`);
       if (where.env['KUBERNETES_SERVICE_HOST'] && existsSync(join(where.serviceAccountDir, 'token'))) return inCluster(where);
       throw new KubeConfigError('no kubeconfig found: neither $KUBECONFIG nor ~/.kube/config exists, and this is not a pod with a service account');
     }
@@ -131,10 +136,10 @@ export async function loadKubeClientConfig(source: KubeConfigSource = {}, enviro
   }
   const merged = merge(docs);
   const origin = docs.map((d) => d.origin).join(delimiter);
-  const contextName = merged.currentContext;
+  const contextName = source.context ?? merged.currentContext;
   if (!contextName) throw new KubeConfigError(`${origin}: current-context is not set`);
   const context = merged.contexts.get(contextName);
-  if (!context) throw new KubeConfigError(`${origin}: current-context "${contextName}" is not in contexts`);
+  if (!context) throw new KubeConfigError(`${origin}: ${source.context ? 'context' : 'current-context'} "${contextName}" is not in contexts`);
   const cluster = context.value.cluster ? merged.clusters.get(context.value.cluster) : undefined;
   if (!cluster) throw new KubeConfigError(`${origin}: contexts["${contextName}"].context.cluster "${context.value.cluster ?? ''}" is not in clusters`);
   const user = context.value.user ? merged.users.get(context.value.user) : undefined;
@@ -183,6 +188,7 @@ async function withClientNode(source: KubeConfigSource): Promise<KubeClientConfi
   if ('text' in source) kc.loadFromString(source.text);
   else if (source.file) kc.loadFromFile(source.file);
   else kc.loadFromDefault();
+  if (source.context) kc.setCurrentContext(source.context);
   return kc;
 }
 

@@ -19,13 +19,17 @@ async function groupVersionResources(kc: KubeClientConfig, gv: Pick<ResourceType
 }
 
 /**
- * rt as the server serves it (scope and kind from discovery), or undefined when its group version or
- * resource is not served. Errors other than "not served" are thrown: a failed lookup is not an absence.
+ * rt as the server serves it (version, scope and kind from discovery): its own version, else the first
+ * of its fallbackVersions served; undefined when none is. Errors other than "not served" are thrown: a
+ * failed lookup is not an absence.
  */
 export async function discoverResource(kc: KubeClientConfig, rt: ResourceType, signal?: AbortSignal): Promise<ResourceType | undefined> {
-  const list = await groupVersionResources(kc, rt, signal);
-  const found = list?.resources?.find((r) => r.name === rt.plural);
-  return found ? { ...rt, kind: found.kind, namespaced: found.namespaced } : undefined;
+  for (const version of [rt.version, ...(rt.fallbackVersions ?? [])]) {
+    const list = await groupVersionResources(kc, { group: rt.group, version }, signal);
+    const found = list?.resources?.find((r) => r.name === rt.plural);
+    if (found) return { ...rt, version, kind: found.kind, namespaced: found.namespaced };
+  }
+  return undefined;
 }
 
 // Hits only: a kind that is missing now may be installed a moment later.

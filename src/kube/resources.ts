@@ -12,6 +12,11 @@ export interface ResourceType {
   plural: string;
   kind: string;
   namespaced: boolean;
+  /**
+   * Older versions a server may serve instead of `version`, newest first. Discovery picks the first
+   * one served: Cluster API < 1.11 serves its kinds as v1beta1 only.
+   */
+  fallbackVersions?: readonly string[];
 }
 
 export interface ObjectMeta {
@@ -36,17 +41,20 @@ export interface KubeObject {
   [k: string]: unknown;
 }
 
-const rt = (group: string, version: string, plural: string, kind: string, namespaced = true): ResourceType => ({
+const rt = (group: string, version: string, plural: string, kind: string, namespaced = true, fallbackVersions?: readonly string[]): ResourceType => ({
   group,
   version,
   plural,
   kind,
   namespaced,
+  ...(fallbackVersions ? { fallbackVersions } : {}),
 });
 
 export const RESOURCES = {
-  capiCluster: rt('cluster.x-k8s.io', 'v1beta2', 'clusters', 'Cluster'),
-  machineDeployment: rt('cluster.x-k8s.io', 'v1beta2', 'machinedeployments', 'MachineDeployment'),
+  // v1beta2 from Cluster API 1.11; v1beta1 on older management clusters. Informers resolve the one
+  // served, and writes use the informer's resolved descriptor.
+  capiCluster: rt('cluster.x-k8s.io', 'v1beta2', 'clusters', 'Cluster', true, ['v1beta1']),
+  machineDeployment: rt('cluster.x-k8s.io', 'v1beta2', 'machinedeployments', 'MachineDeployment', true, ['v1beta1']),
   namespace: rt('', 'v1', 'namespaces', 'Namespace', false),
   configMap: rt('', 'v1', 'configmaps', 'ConfigMap'),
   secret: rt('', 'v1', 'secrets', 'Secret'),

@@ -10,8 +10,11 @@ import { LABEL } from './labels.js';
 import { endpointKeyRef, masterKeyRef } from './secrets.js';
 import { generatedHeader, toYamlDocs } from './yaml.js';
 
-/** Every workload cluster needs networking, metrics and storage, whatever apps it runs. */
-export const BASE_BUNDLES = ['calico', 'metrics-server', 'local-path-storage'] as const;
+/**
+ * Every workload cluster needs metrics and storage, whatever apps it runs. Its pod network is not a
+ * bundle: Fleet's agent cannot run before it, so Cluster API delivers it (src/render/cni.ts).
+ */
+export const BASE_BUNDLES = ['metrics-server', 'local-path-storage'] as const;
 
 export interface RenderedFile {
   path: string;
@@ -66,24 +69,7 @@ export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: read
     values.openaiApiKeyExistingSecretKey = masterKey.key;
     if (stack.spec.apps.openwebui.chartVersion) helm.version = stack.spec.apps.openwebui.chartVersion;
   }
-  if (entry.name === 'calico') addCalicoPodCidrs(f, stack, clusters);
   return f;
-}
-
-/** Clusters whose pod CIDR differs from the catalog's default get a per-cluster customization. */
-function addCalicoPodCidrs(f: Record<string, unknown>, stack: Stack, clusters: readonly Cluster[]): void {
-  const helm = f.helm as { values?: { installation?: { calicoNetwork?: { ipPools?: Record<string, unknown>[] } } } } | undefined;
-  const pools = helm?.values?.installation?.calicoNetwork?.ipPools;
-  const base = pools?.[0];
-  if (!base) return;
-  const custom = clusters
-    .filter((c) => c.network.pods[0] !== base.cidr)
-    .map((c) => ({
-      name: `pods-${clusterNamespace(stack, c)}-${c.name}`,
-      clusterSelector: clusterSelector(stack, c),
-      helm: { values: { installation: { calicoNetwork: { ipPools: c.network.pods.map((cidr) => ({ ...base, cidr })) } } } },
-    }));
-  if (custom.length > 0) f.targetCustomizations = [...((f.targetCustomizations as unknown[]) ?? []), ...custom];
 }
 
 /** The name of a cluster's overlay folder and customization: namespace and name, which no two clusters share. */

@@ -22,10 +22,10 @@ export function clusterLabels(stack: Stack, cluster: Cluster, bundles: readonly 
   labels[LABEL.clusterNamespace] = clusterNamespace(stack, cluster);
   labels[LABEL.managedBy] = MANAGED_BY;
   for (const b of bundles) labels[`${LABEL.bundlePrefix}${b}`] = 'true';
-  if (stack.spec.import.strategy === 'rancher') {
-    // An explicit "false" keeps Turtles away even when the namespace carries the auto-import label.
-    labels[UPSTREAM.rancherAutoImport] = stack.spec.import.autoImport ? 'true' : 'false';
-  }
+  labels[LABEL.importStrategy] = stack.spec.import.strategy;
+  // An explicit "false" keeps Turtles away even when the namespace carries the auto-import label; a
+  // CAAPF cluster is registered with Fleet by CAAPF and must never be imported by Rancher as well.
+  labels[UPSTREAM.rancherAutoImport] = stack.spec.import.strategy === 'rancher' && stack.spec.import.autoImport ? 'true' : 'false';
   return labels;
 }
 

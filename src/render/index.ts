@@ -3,7 +3,8 @@
 //
 // Layout (below spec.git.path):
 //   management/clusterclasses/<ns>/<class>/   ClusterClass + templates     (Fleet: fleet-local)
-//   management/clusters/<ns>/<cluster>/       Cluster + its autoscaler      (Fleet: fleet-local)
+//   management/clusters/<ns>/<cluster>/       Cluster, its CNI (a ClusterResourceSet) and its
+//                                             autoscaler                    (Fleet: fleet-local)
 //   bundles/<bundle>/                         apps for the workload clusters (Fleet: fleet-default
 //                                             or the cluster's namespace with CAAPF)
 //   bootstrap/gitrepos.yaml                   the GitRepos to apply once (needs spec.git.url)
@@ -13,6 +14,7 @@ import { needsAutoscaler, renderAutoscaler } from './autoscaler.js';
 import { bundleClosure, renderBundle, type RenderedFile, type TreeFile } from './bundles.js';
 import { clusterNamespace, renderCluster } from './cluster.js';
 import { renderClusterClass } from './clusterclass.js';
+import { renderCni } from './cni.js';
 import { renderGitRepos } from './gitrepos.js';
 import { LABEL } from './labels.js';
 import { generatedHeader, toYamlDocs } from './yaml.js';
@@ -88,6 +90,8 @@ export function renderTree(stack: Stack, catalog: Catalog): { files: TreeFile[];
       ],
     });
     files.push({ path: `${dir}/cluster.yaml`, header, docs: [renderCluster(stack, c, entry, bundles)] });
+    const cni = renderCni(stack, c, entry);
+    if (cni.length > 0) files.push({ path: `${dir}/cni.yaml`, header, docs: cni });
     if (needsAutoscaler(c)) {
       files.push({ path: `${dir}/autoscaler.yaml`, header, docs: renderAutoscaler(stack, c, infraTemplatePlurals(entry)) });
     }

@@ -11,6 +11,12 @@ export const LABEL = {
   /** On a Cluster: `bundle.llmstack.dev/<bundle>: "true"` for every bundle it should get. */
   bundlePrefix: 'bundle.llmstack.dev/',
   managedBy: 'app.kubernetes.io/managed-by',
+  /**
+   * On a Cluster: how it reaches Fleet, `rancher` (Turtles imports it into Rancher) or `caapf` (the
+   * Fleet add-on provider registers it). The controller never labels a `caapf` cluster for Rancher's
+   * auto-import: that would register it with Fleet a second time.
+   */
+  importStrategy: 'llmstack.dev/import-strategy',
 } as const;
 
 export const UPSTREAM = {

@@ -53,6 +53,24 @@ export function checkSemantics(stack: Stack, catalog: Catalog): SemanticIssue[] 
     }
     clusterKeys.add(key);
 
+    c.nodePools.forEach((p, j) => {
+      const seen = new Map<string, number>();
+      p.taints.forEach((t, k) => {
+        const id = `${t.key}:${t.effect}`;
+        const first = seen.get(id);
+        if (first === undefined) {
+          seen.set(id, k);
+          return;
+        }
+        // kubeadm refuses to register a node with two taints of one key and effect.
+        issues.push({
+          path: ['spec', 'clusters', i, 'nodePools', j, 'taints', k],
+          message: `taint ${id} repeats taints[${first}]: a node has at most one taint per key and effect`,
+          fix: `remove one of the two ${id} taints`,
+        });
+      });
+    });
+
     const ccIndex = classNames.get(c.class);
     if (ccIndex === undefined) {
       issues.push({

@@ -148,18 +148,24 @@ spec:
     });
     await kubeRequest(kc, 'POST', apiPath(RESOURCES.fleetBundle, ns), { body: bundle('openwebui', { defaultNamespace: 'llm', downstreamResources: [{ kind: 'Secret', name: 'gone' }] }) });
 
-    const missing = await missingBundleSecrets(kc);
-    expect(Array.isArray(missing)).toBe(true);
-    expect((missing as { namespace: string }[]).filter((m) => m.namespace === ns)).toStrictEqual([
-      { namespace: ns, name: 'also-gone', bundles: [`${ns}/litellm`] },
-      { namespace: ns, name: 'gone', bundles: [`${ns}/litellm`, `${ns}/openwebui`] },
-    ]);
-    const out: string[] = [];
-    const code = await statusCommand({ kubeconfig: t.kubeconfigPath, namespace: ns }, (s) => out.push(s));
-    expect(code).toBe(4);
-    expect(out.join('\n')).toContain(`missing Secrets (Fleet cannot deliver these bundles until they exist;`);
-    expect(out.join('\n')).toContain(`  ${ns}/gone (needed by ${ns}/litellm, ${ns}/openwebui)`);
-    expect(out.join('\n')).not.toContain(`${ns}/here`);
+    // The shared API server has no namespace controller: the Bundles are deleted here so that other
+    // files' `llmstack status` tables never list these Secrets.
+    try {
+      const missing = await missingBundleSecrets(kc);
+      expect(Array.isArray(missing)).toBe(true);
+      expect((missing as { namespace: string }[]).filter((m) => m.namespace === ns)).toStrictEqual([
+        { namespace: ns, name: 'also-gone', bundles: [`${ns}/litellm`] },
+        { namespace: ns, name: 'gone', bundles: [`${ns}/litellm`, `${ns}/openwebui`] },
+      ]);
+      const out: string[] = [];
+      const code = await statusCommand({ kubeconfig: t.kubeconfigPath, namespace: ns }, (s) => out.push(s));
+      expect(code).toBe(4);
+      expect(out.join('\n')).toContain(`missing Secrets (Fleet cannot deliver these bundles until they exist;`);
+      expect(out.join('\n')).toContain(`  ${ns}/gone (needed by ${ns}/litellm, ${ns}/openwebui)`);
+      expect(out.join('\n')).not.toContain(`${ns}/here`);
+    } finally {
+      for (const b of ['litellm', 'openwebui']) await kubeRequest(kc, 'DELETE', apiPath(RESOURCES.fleetBundle, ns, b)).catch(() => undefined);
+    }
     await kubeRequest(kc, 'DELETE', apiPath(RESOURCES.namespace, undefined, ns));
   });
 });

@@ -148,11 +148,21 @@ bad.yaml:10:31: spec.clusters[0].nodePools[0].class: ClusterClass "docker-llm" h
   fix: use one of: "default-worker", "gpu-worker"`,
   },
   {
+    name: 'the same taint key and effect twice in a pool',
+    spec: GOOD.replace(
+      '{name: md-0, autoscaling: {min: 1, max: 3}, capacity: {cpu: "2", memory: 4Gi}}',
+      '{name: md-0, taints: [{key: dedicated, value: a, effect: NoSchedule}, {key: dedicated, value: b, effect: NoSchedule}]}',
+    ),
+    message: `bad.yaml: 1 problem in the spec
+bad.yaml:10:81: spec.clusters[0].nodePools[0].taints[1]: taint dedicated:NoSchedule repeats taints[0]: a node has at most one taint per key and effect
+  fix: remove one of the two dedicated:NoSchedule taints`,
+  },
+  {
     name: 'unknown app',
     spec: withClusterLine('      apps: [ollama, comfyui]'),
     message: `bad.yaml: 1 problem in the spec
 bad.yaml:9:22: spec.clusters[0].apps[1]: unknown app "comfyui"
-  fix: use one of: "calico", "knative-operator", "knative-serving", "litellm", "local-path-storage", "metrics-server", "ollama", "openwebui"`,
+  fix: use one of: "knative-operator", "knative-serving", "litellm", "local-path-storage", "metrics-server", "ollama", "openwebui"`,
   },
   {
     name: 'duplicate cluster names',

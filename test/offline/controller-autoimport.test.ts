@@ -63,6 +63,14 @@ describe('autoImportDecision', () => {
     expect(autoImportDecision(cluster(), undefined, always)).toStrictEqual({ label: true });
   });
 
+  it('never labels a cluster of the caapf strategy: CAAPF registers it with Fleet already', () => {
+    const caapf = { 'llmstack.dev/import-strategy': 'caapf' };
+    expect(autoImportDecision(cluster(caapf), namespace(), always)).toStrictEqual({ label: false, reason: 'FleetAddonProvider' });
+    // not even when someone removed its explicit "false"
+    expect(autoImportDecision(cluster(caapf), undefined, always)).toStrictEqual({ label: false, reason: 'FleetAddonProvider' });
+    expect(autoImportDecision(cluster({ 'llmstack.dev/import-strategy': 'rancher' }), namespace(), always)).toStrictEqual({ label: true });
+  });
+
   it('leaves clusters it does not manage alone', () => {
     expect(autoImportDecision(cluster(), namespace(), never)).toStrictEqual({ label: false, reason: 'NotManaged' });
   });

@@ -22,7 +22,7 @@ const MD = 'llm-workload-md-0-8xq4z';
 const BD_NS = 'cluster-fleet-default-c-7xk2p-9f3c1e2a7b4d';
 const T0 = '2026-08-01T09:00:00Z';
 const COMMIT = '3b9f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c';
-const BUNDLES = ['calico', 'knative-operator', 'knative-serving', 'litellm', 'local-path-storage', 'metrics-server', 'ollama', 'openwebui'];
+const BUNDLES = ['knative-operator', 'knative-serving', 'litellm', 'local-path-storage', 'metrics-server', 'ollama', 'openwebui'];
 const fleetName = (b: string) => `quickstart-apps-bundles-${b}`;
 const at = (minute: number) => `2026-08-01T10:${String(minute).padStart(2, '0')}:00Z`;
 
@@ -200,7 +200,7 @@ function gitRepo(commit = COMMIT): ObjectLike {
     kind: 'GitRepo',
     metadata: { name: 'quickstart-apps', namespace: 'fleet-default', labels: { 'llmstack.dev/stack': 'quickstart' } },
     spec: { repo: 'http://git.example.test/platform/gitops.git', branch: 'main', paths: ['bundles'] },
-    status: { commit, display: { readyBundleDeployments: '8/8' } },
+    status: { commit, display: { readyBundleDeployments: '7/7' } },
   };
 }
 
@@ -339,7 +339,7 @@ describe('from "Cluster just created" to Ready, step by step', () => {
     step('steady', at(25), { ...readyInput, autoscaler: autoscaler({ probe: at(25), ready: 2, target: 2 }) });
 
     // the schema check above is no formality: it rejects what the CRDs do not know
-    expect(problems(upstream, { ...bundleDeployment('calico', 'Ready'), status: { readyy: true } })).toHaveLength(1);
+    expect(problems(upstream, { ...bundleDeployment('metrics-server', 'Ready'), status: { readyy: true } })).toHaveLength(1);
     expect(problems(ours, { apiVersion: 'llmstack.dev/v1alpha1', kind: 'LLMCluster', status: { phase: 'Sleeping' } })).toHaveLength(1);
 
     let previous: LLMClusterStatus | undefined;
@@ -362,7 +362,7 @@ describe('from "Cluster just created" to Ready, step by step', () => {
       message: 'waiting for the control plane to become available',
       controlPlaneReady: false,
       import: { state: 'WaitingForControlPlane', message: 'Turtles imports the cluster once its control plane is available' },
-      bundles: { summary: '0/8', ready: 0, total: 8, commit: COMMIT, items: BUNDLES.map(pending) },
+      bundles: { summary: '0/7', ready: 0, total: 7, commit: COMMIT, items: BUNDLES.map(pending) },
       // the pool is known from the topology before CAPI creates its MachineDeployment
       nodes: { summary: '0 (1..3)', ready: 0, desired: 0, min: 1, max: 3 },
       nodePools: [{ name: 'md-0', min: 1, max: 3, readyReplicas: 0 }],
@@ -370,7 +370,7 @@ describe('from "Cluster just created" to Ready, step by step', () => {
       conditions: [
         { type: 'Provisioned', status: 'False', lastTransitionTime: at(0), reason: 'WaitingForControlPlane', message: 'Cluster phase unknown' },
         { type: 'Imported', status: 'False', lastTransitionTime: at(0), reason: 'WaitingForControlPlane', message: 'Turtles imports the cluster once its control plane is available' },
-        { type: 'BundlesReady', status: 'False', lastTransitionTime: at(0), reason: 'BundlesNotReady', message: `0/8 bundles ready; ${BUNDLES.map((b) => `${fleetName(b)}: Pending (no BundleDeployment for this cluster yet)`).join('; ')}` },
+        { type: 'BundlesReady', status: 'False', lastTransitionTime: at(0), reason: 'BundlesNotReady', message: `0/7 bundles ready; ${BUNDLES.map((b) => `${fleetName(b)}: Pending (no BundleDeployment for this cluster yet)`).join('; ')}` },
         { type: 'AutoscalerHealthy', status: 'Unknown', lastTransitionTime: at(0), reason: 'StatusUnknown', message: `Secret ${NS}/${NAME}-kubeconfig: not found` },
         { type: 'Ready', status: 'False', lastTransitionTime: at(0), reason: 'Provisioning', message: 'waiting for the control plane to become available' },
       ],
@@ -418,16 +418,16 @@ describe('from "Cluster just created" to Ready, step by step', () => {
 
     const fleet = byName('agent ready, Fleet starts');
     expect(fleet.status.phase).toBe('Deploying');
-    expect(fleet.status.message).toBe(`0/8 bundles ready, waiting for ${BUNDLES.map((b) => `${fleetName(b)} (WaitApplied)`).join(', ')}`);
+    expect(fleet.status.message).toBe(`0/7 bundles ready, waiting for ${BUNDLES.map((b) => `${fleetName(b)} (WaitApplied)`).join(', ')}`);
     expect(fleet.status.import).toStrictEqual({ state: 'AgentReady', rancherCluster: RC, message: `imported into Rancher as ${RC}` });
-    expect(fleet.status.bundles.items[0]).toStrictEqual({ name: fleetName('calico'), bundle: 'calico', namespace: 'fleet-default', state: 'WaitApplied' });
+    expect(fleet.status.bundles.items[0]).toStrictEqual({ name: fleetName('knative-operator'), bundle: 'knative-operator', namespace: 'fleet-default', state: 'WaitApplied' });
     expect(fleet.events).toStrictEqual([
       { type: 'Normal', reason: 'PhaseChanged', message: `Importing -> Deploying: ${fleet.status.message}` },
       { type: 'Normal', reason: 'Imported', message: `imported into Rancher as ${RC}` },
     ]);
 
     const rolling = byName('ollama starting, autoscaler scaling up');
-    expect(rolling.status.bundles.summary).toBe('7/8');
+    expect(rolling.status.bundles.summary).toBe('6/7');
     expect(rolling.status.bundles.items[0]).toStrictEqual({
       name: fleetName('ollama'),
       bundle: 'ollama',
@@ -442,14 +442,14 @@ describe('from "Cluster just created" to Ready, step by step', () => {
     const ready = byName('ready');
     expect(ready.status).toStrictEqual({
       phase: 'Ready',
-      message: 'bundles 8/8 ready, nodes 2 (1..3)',
+      message: 'bundles 7/7 ready, nodes 2 (1..3)',
       clusterPhase: 'Provisioned',
       controlPlaneReady: true,
       import: { state: 'AgentReady', rancherCluster: RC, message: `imported into Rancher as ${RC}` },
       bundles: {
-        summary: '8/8',
-        ready: 8,
-        total: 8,
+        summary: '7/7',
+        ready: 7,
+        total: 7,
         commit: COMMIT,
         items: BUNDLES.map((b) => ({ name: fleetName(b), bundle: b, namespace: 'fleet-default', state: 'Ready' })),
       },
@@ -469,14 +469,14 @@ describe('from "Cluster just created" to Ready, step by step', () => {
       conditions: [
         { type: 'Provisioned', status: 'True', lastTransitionTime: at(6), reason: 'ControlPlaneAvailable', message: 'the control plane is available' },
         { type: 'Imported', status: 'True', lastTransitionTime: at(10), reason: 'AgentReady', message: `imported into Rancher as ${RC}` },
-        { type: 'BundlesReady', status: 'True', lastTransitionTime: at(20), reason: 'AllBundlesReady', message: '8/8 bundles ready' },
+        { type: 'BundlesReady', status: 'True', lastTransitionTime: at(20), reason: 'AllBundlesReady', message: '7/7 bundles ready' },
         { type: 'AutoscalerHealthy', status: 'True', lastTransitionTime: at(8), reason: 'Healthy', message: 'the cluster-autoscaler reports Healthy' },
-        { type: 'Ready', status: 'True', lastTransitionTime: at(20), reason: 'Ready', message: 'bundles 8/8 ready, nodes 2 (1..3)' },
+        { type: 'Ready', status: 'True', lastTransitionTime: at(20), reason: 'Ready', message: 'bundles 7/7 ready, nodes 2 (1..3)' },
       ],
     });
     expect(ready.events).toStrictEqual([
-      { type: 'Normal', reason: 'PhaseChanged', message: 'Deploying -> Ready: bundles 8/8 ready, nodes 2 (1..3)' },
-      { type: 'Normal', reason: 'BundlesReady', message: `all 8 bundles ready at commit ${COMMIT}` },
+      { type: 'Normal', reason: 'PhaseChanged', message: 'Deploying -> Ready: bundles 7/7 ready, nodes 2 (1..3)' },
+      { type: 'Normal', reason: 'BundlesReady', message: `all 7 bundles ready at commit ${COMMIT}` },
     ]);
 
     // THEN a steady state: a newer autoscaler probe and a later clock change nothing, so nothing is written
@@ -495,6 +495,14 @@ describe('import state', () => {
 
   it('Disabled when the stack does not import through Rancher', () => {
     expect(base(capiCluster('available'), { importMode: 'none' })).toStrictEqual({ state: 'Disabled', message: 'the stack does not import its clusters into Rancher' });
+  });
+
+  it('Disabled for a caapf cluster, even on a management cluster with Rancher', () => {
+    const c = capiCluster('available', { labels: { 'llmstack.dev/import-strategy': 'caapf', 'cluster-api.cattle.io/rancher-auto-import': '<delete>' } });
+    expect(base(c, { importMode: 'rancher' })).toStrictEqual({
+      state: 'Disabled',
+      message: 'registered with Fleet by the Fleet add-on provider (CAAPF), not imported into Rancher',
+    });
   });
 
   it('Disabled when neither the Cluster nor its Namespace asks for it', () => {
@@ -652,7 +660,6 @@ describe('bundles', () => {
 
   it('sorts the table worst first, then by name', () => {
     const states: Record<string, 'Ready' | 'NotReady' | 'WaitApplied' | 'ErrApplied' | 'Modified' | 'OutOfSync'> = {
-      calico: 'Ready',
       'knative-operator': 'NotReady',
       'knative-serving': 'WaitApplied',
       litellm: 'ErrApplied',
@@ -674,10 +681,9 @@ describe('bundles', () => {
       'metrics-server:OutOfSync',
       'ollama:Pending',
       'knative-operator:NotReady',
-      'calico:Ready',
       'openwebui:Ready',
     ]);
-    expect(r.bundles.summary).toBe('2/8');
+    expect(r.bundles.summary).toBe('1/7');
     // a failed bundle makes the cluster Degraded even while others still roll out
     expect(r.phase).toBe('Degraded');
     expect(r.message).toBe(
@@ -707,17 +713,17 @@ describe('bundles', () => {
   it('lists what Fleet found modified, from a BundleDeployment in the shape of the Gatekeeper sample', () => {
     const input: ReportInput = {
       ...ready,
-      cluster: capiCluster('available', { labels: onlyBundles('calico') }),
+      cluster: capiCluster('available', { labels: onlyBundles('metrics-server') }),
       importMode: 'none',
-      bundles: [fleetBundle('calico', true)],
-      bundleDeployments: [bundleDeployment('calico', 'Modified')],
+      bundles: [fleetBundle('metrics-server', true)],
+      bundleDeployments: [bundleDeployment('metrics-server', 'Modified')],
     };
     expect(inputProblems(input)).toStrictEqual([]);
     const r = computeReport(input, undefined, at(0));
     expect(r.bundles.items).toStrictEqual([
       {
-        name: fleetName('calico'),
-        bundle: 'calico',
+        name: fleetName('metrics-server'),
+        bundle: 'metrics-server',
         namespace: 'fleet-default',
         state: 'Modified',
         nonReadyResources: [
@@ -731,37 +737,36 @@ describe('bundles', () => {
   });
 
   it('shows the bundles the Cluster asks for before Fleet has them, and only those', () => {
-    const other = fleetBundle('calico', true);
+    const other = fleetBundle('metrics-server', true);
     other.metadata!.name = 'other-stack-calico';
     other.metadata!.labels = { ...other.metadata!.labels, 'llmstack.dev/stack': 'other' };
     const foreign = fleetBundle('x', true);
     foreign.metadata!.name = 'monitoring';
     foreign.metadata!.labels = { 'fleet.cattle.io/repo-name': 'ops' };
     const notAsked = fleetBundle('gpu-operator', false);
-    const r = computeReport({ ...ready, bundles: [fleetBundle('calico', true), other, foreign, notAsked], bundleDeployments: [bundleDeployment('calico', 'Ready')] }, undefined, at(0));
+    const r = computeReport({ ...ready, bundles: [fleetBundle('metrics-server', true), other, foreign, notAsked], bundleDeployments: [bundleDeployment('metrics-server', 'Ready')] }, undefined, at(0));
     expect(r.bundles.items.map((i) => [i.name, i.state, i.message])).toStrictEqual([
       ['knative-operator', 'Pending', 'Fleet has not created this bundle yet'],
       ['knative-serving', 'Pending', 'Fleet has not created this bundle yet'],
       ['litellm', 'Pending', 'Fleet has not created this bundle yet'],
       ['local-path-storage', 'Pending', 'Fleet has not created this bundle yet'],
-      ['metrics-server', 'Pending', 'Fleet has not created this bundle yet'],
       ['monitoring', 'Pending', 'no BundleDeployment for this cluster yet'],
       ['ollama', 'Pending', 'Fleet has not created this bundle yet'],
       ['openwebui', 'Pending', 'Fleet has not created this bundle yet'],
-      [fleetName('calico'), 'Ready', undefined],
+      [fleetName('metrics-server'), 'Ready', undefined],
     ]);
     // the commit is the one of the GitRepo the bundles come from
     const repos = [gitRepo('aaaa'), { ...gitRepo('bbbb'), metadata: { name: 'ops', namespace: 'fleet-default' } }];
-    expect(computeReport({ ...ready, bundles: [fleetBundle('calico', true)], gitRepos: repos }, undefined, at(0)).bundles.commit).toBe('aaaa');
+    expect(computeReport({ ...ready, bundles: [fleetBundle('metrics-server', true)], gitRepos: repos }, undefined, at(0)).bundles.commit).toBe('aaaa');
   });
 
   it('keeps bundle names unique, the list-map key of the CRD', () => {
     // GIVEN two Bundles of the same name in two Fleet namespaces (Rancher's and CAAPF's)
-    const a = fleetBundle('calico', true);
-    const b = fleetBundle('calico', true);
+    const a = fleetBundle('metrics-server', true);
+    const b = fleetBundle('metrics-server', true);
     b.metadata!.namespace = NS;
-    const r = computeReport({ ...ready, cluster: capiCluster('available', { labels: onlyBundles('calico') }), bundles: [a, b] }, undefined, at(0));
-    expect(r.bundles.items.map((i) => i.name)).toStrictEqual([`${NS}/${fleetName('calico')}`, `fleet-default/${fleetName('calico')}`]);
+    const r = computeReport({ ...ready, cluster: capiCluster('available', { labels: onlyBundles('metrics-server') }), bundles: [a, b] }, undefined, at(0));
+    expect(r.bundles.items.map((i) => i.name)).toStrictEqual([`${NS}/${fleetName('metrics-server')}`, `fleet-default/${fleetName('metrics-server')}`]);
     expect(reportProblems(r)).toStrictEqual([]);
   });
 
@@ -902,10 +907,10 @@ describe('autoscaler health', () => {
 
 describe('conditions over time', () => {
   const input = (bundleState: 'Ready' | 'NotReady' | 'ErrApplied'): ReportInput => ({
-    cluster: capiCluster('available', { labels: onlyBundles('calico') }),
+    cluster: capiCluster('available', { labels: onlyBundles('metrics-server') }),
     importMode: 'none',
-    bundles: [fleetBundle('calico', bundleState === 'Ready')],
-    bundleDeployments: [bundleDeployment('calico', bundleState)],
+    bundles: [fleetBundle('metrics-server', bundleState === 'Ready')],
+    bundleDeployments: [bundleDeployment('metrics-server', bundleState)],
   });
   const cond = (s: LLMClusterStatus, type: string) => s.conditions.find((c) => c.type === type)!;
 

@@ -82,8 +82,8 @@ describe('generate into a remote over HTTP', () => {
     const check = join(work, 'check-first');
     await gitAsync('clone', '-q', authedUrl('first'), check);
     expect(git(check, 'rev-list', '--count', 'HEAD')).toBe('1');
-    expect(git(check, 'log', '-1', '--format=%s')).toBe('llmstack: update stack "alpha" (10 units changed)');
-    expect(git(check, 'log', '-1', '--format=%b')).toContain('- cluster default/one: added autoscaler.yaml, cluster.yaml, fleet.yaml');
+    expect(git(check, 'log', '-1', '--format=%s')).toBe('llmstack: update stack "alpha" (9 units changed)');
+    expect(git(check, 'log', '-1', '--format=%b')).toContain('- cluster default/one: added autoscaler.yaml, cluster.yaml, cni.yaml, fleet.yaml');
     // Credentials are never written into the repository's config.
     expect(await readFile(join(check, 'alpha/.llmstack/owned.json'), 'utf8')).toContain('"stack": "alpha"');
   });
@@ -118,10 +118,10 @@ describe('generate into a remote over HTTP', () => {
     expect(git(check, 'rev-list', '--count', 'HEAD')).toBe('4');
     const subjects = git(check, 'log', '--format=%s').split('\n').sort();
     expect(subjects).toEqual([
-      'llmstack: update stack "left" (11 units changed)',
-      'llmstack: update stack "right" (10 units changed)',
-      'llmstack: update stack "seed" (10 units changed)',
-      'llmstack: update stack "third" (10 units changed)',
+      'llmstack: update stack "left" (10 units changed)',
+      'llmstack: update stack "right" (9 units changed)',
+      'llmstack: update stack "seed" (9 units changed)',
+      'llmstack: update stack "third" (9 units changed)',
     ]);
     for (const s of ['seed', 'left', 'right', 'third']) {
       expect(JSON.parse(await readFile(join(check, s, '.llmstack/owned.json'), 'utf8')).stack).toBe(s);
@@ -186,6 +186,7 @@ describe('generate into a local working copy', () => {
     expect(res.plan.delete).toEqual([
       'gamma/management/clusters/default/drop/autoscaler.yaml',
       'gamma/management/clusters/default/drop/cluster.yaml',
+      'gamma/management/clusters/default/drop/cni.yaml',
       'gamma/management/clusters/default/drop/fleet.yaml',
     ]);
     expect(res.plan.add).toEqual([]);
@@ -196,7 +197,7 @@ describe('generate into a local working copy', () => {
     expect(await readFile(join(dir, 'README.md'), 'utf8')).toBe('my repo\n');
     expect(await readFile(join(dir, 'gamma/management/clusters/default/keep/notes.md'), 'utf8')).toBe('mine\n');
     expect(git(dir, 'status', '--porcelain')).toBe('');
-    expect(git(dir, 'log', '-1', '--format=%b')).toBe('- cluster default/drop: deleted autoscaler.yaml, cluster.yaml, fleet.yaml');
+    expect(git(dir, 'log', '-1', '--format=%b')).toBe('- cluster default/drop: deleted autoscaler.yaml, cluster.yaml, cni.yaml, fleet.yaml');
   });
 
   it('refuses to overwrite a file it does not own, leaving the repo as it was', async () => {

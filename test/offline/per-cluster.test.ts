@@ -33,20 +33,19 @@ function litellmConfigOf(files: ReturnType<typeof renderStack>['files'], ns: str
 }
 
 describe('two clusters named edge in namespaces east and west', () => {
-  it('each gets its own pod CIDR and its own LiteLLM routes', () => {
+  it('each gets its own pod network and its own LiteLLM routes', () => {
     const { files } = renderStack(parseSpec(TWINS, 'twins.yaml', catalog), catalog);
     const east = renderedClusterLabels(files, 'east', 'edge');
     const west = renderedClusterLabels(files, 'west', 'edge');
     expect(east['llmstack.dev/cluster-namespace']).toBe('east');
     expect(west['llmstack.dev/cluster-namespace']).toBe('west');
 
-    const cidr = (labels: Record<string, string>) => {
-      const d = deployedBundle(files, 'bundles/calico', labels)!;
-      const fleet = parse(files.find((f) => f.path === 'bundles/calico/fleet.yaml')!.content) as { targetCustomizations: { name: string; helm: { values: { installation: { calicoNetwork: { ipPools: { cidr: string }[] } } } } }[] };
-      return fleet.targetCustomizations.find((c) => c.name === d.customization)?.helm.values.installation.calicoNetwork.ipPools.map((p) => p.cidr);
-    };
-    expect(cidr(east)).toStrictEqual(['10.10.0.0/16']);
-    expect(cidr(west)).toStrictEqual(['10.20.0.0/16']);
+    // The pod network is each cluster's own ClusterResourceSet, in its own folder.
+    const cni = (ns: string) => files.find((f) => f.path === `management/clusters/${ns}/edge/cni.yaml`)!.content;
+    expect(cni('east')).toContain('10.10.0.0/16');
+    expect(cni('east')).not.toContain('10.20.0.0/16');
+    expect(cni('west')).toContain('10.20.0.0/16');
+    expect(cni('west')).not.toContain('10.10.0.0/16');
 
     const e = litellmConfigOf(files, 'east', 'edge');
     const w = litellmConfigOf(files, 'west', 'edge');

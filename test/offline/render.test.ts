@@ -1,5 +1,6 @@
 // Unit tests of the pure render functions: small objects, exact expectations.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
 import { autoscalerImage, renderAutoscaler } from '../../src/render/autoscaler.js';
@@ -34,7 +35,7 @@ describe('Cluster', () => {
         - {name: fixed, replicas: 2}
 `);
     // WHEN the Cluster is rendered
-    const c = renderCluster(s, s.spec.clusters[0]!, classEntry(s, 'docker-llm', catalog), ['calico']);
+    const c = renderCluster(s, s.spec.clusters[0]!, classEntry(s, 'docker-llm', catalog), ['metrics-server']);
     // THEN the topology says so
     const mds = (c.spec as { topology: { workers: { machineDeployments: unknown[] } } }).topology.workers.machineDeployments;
     expect(JSON.parse(JSON.stringify(mds))).toStrictEqual([
@@ -63,14 +64,16 @@ describe('Cluster', () => {
     expect(t1.classRef).toBeUndefined();
   });
 
-  it('labels for auto-import per strategy, with an explicit false when turned off', () => {
-    const label = (imp: string) => {
+  it('labels for auto-import per strategy, with an explicit false when turned off and for CAAPF', () => {
+    const labels = (imp: string) => {
       const s = stack(`  import: ${imp}\n  clusters: [{name: c1, class: docker-llm}]\n`);
-      return renderCluster(s, s.spec.clusters[0]!, classEntry(s, 'docker-llm', catalog), []).metadata.labels?.['cluster-api.cattle.io/rancher-auto-import'];
+      const l = renderCluster(s, s.spec.clusters[0]!, classEntry(s, 'docker-llm', catalog), []).metadata.labels ?? {};
+      return [l['cluster-api.cattle.io/rancher-auto-import'], l['llmstack.dev/import-strategy']];
     };
-    expect(label('{strategy: rancher}')).toBe('true');
-    expect(label('{strategy: rancher, autoImport: false}')).toBe('false');
-    expect(label('{strategy: caapf}')).toBeUndefined();
+    expect(labels('{strategy: rancher}')).toStrictEqual(['true', 'rancher']);
+    expect(labels('{strategy: rancher, autoImport: false}')).toStrictEqual(['false', 'rancher']);
+    // CAAPF registers the cluster with Fleet: Rancher must not import it as well, whatever its namespace says.
+    expect(labels('{strategy: caapf}')).toStrictEqual(['false', 'caapf']);
   });
 });
 
@@ -80,9 +83,8 @@ describe('bundles', () => {
     - {name: a, class: docker-llm, apps: [litellm]}
     - {name: b, class: docker-llm, apps: [ollama], ollamaEndpoint: {host: ollama.b.example.test, tlsSecret: b-tls}}
 `);
-    expect(bundleClosure(s.spec.clusters[0]!, catalog)).toStrictEqual(['calico', 'litellm', 'local-path-storage', 'metrics-server']);
+    expect(bundleClosure(s.spec.clusters[0]!, catalog)).toStrictEqual(['litellm', 'local-path-storage', 'metrics-server']);
     expect(bundleClosure(s.spec.clusters[1]!, catalog)).toStrictEqual([
-      'calico',
       'knative-operator',
       'knative-serving',
       'local-path-storage',
@@ -96,7 +98,44 @@ describe('bundles', () => {
       `  clusters: [{name: a, class: docker-llm, apps: [litellm]}]\n  apps: {litellm: {models: [{name: g, model: openai/gpt-4o-mini, apiKey: {secretRef: {name: openai, key: k}}}]}}\n`,
     );
     const bundles = new Set(renderStack(s, catalog).files.filter((f) => f.path.startsWith('bundles/')).map((f) => f.path.split('/')[1]));
-    expect([...bundles].sort()).toStrictEqual(['calico', 'litellm', 'local-path-storage', 'metrics-server']);
+    expect([...bundles].sort()).toStrictEqual(['litellm', 'local-path-storage', 'metrics-server']);
+  });
+});
+
+describe('pod network', () => {
+  type Cm = { kind: string; metadata: { name: string; namespace: string }; data?: Record<string, string>; spec?: { clusterSelector: { matchLabels: Record<string, string> }; resources: unknown[] } };
+  const cniOf = (s: Stack, ns: string, name: string): Cm[] => {
+    const f = renderStack(s, catalog).tree.find((t) => t.path === `management/clusters/${ns}/${name}/cni.yaml`);
+    return f && 'docs' in f ? (f.docs as Cm[]) : [];
+  };
+
+  it('comes with the Cluster from Cluster API, with each cluster\'s own pod CIDR, never as a Fleet bundle', () => {
+    // GIVEN two clusters of one name in two namespaces, with different pod CIDRs (one dual stack)
+    const s = stack(`  clusters:
+    - {name: edge, namespace: a, class: docker-llm, network: {pods: [10.10.0.0/16]}}
+    - {name: edge, namespace: b, class: docker-llm, network: {pods: [10.20.0.0/16, "fd00:20::/56"], services: [10.96.0.0/12]}}
+`);
+    for (const [ns, subnet] of [
+      ['a', '10.10.0.0/16'],
+      ['b', '10.20.0.0/16,fd00:20::/56'],
+    ] as const) {
+      const [cm, crs] = cniOf(s, ns, 'edge');
+      // THEN each cluster's namespace has its own ConfigMap and ClusterResourceSet, selecting only that
+      // cluster (a ClusterResourceSet only ever selects Clusters of its own namespace)
+      expect(cm!.kind).toBe('ConfigMap');
+      expect(cm!.metadata).toMatchObject({ name: 'edge-cni-kindnet', namespace: ns });
+      expect(crs!.kind).toBe('ClusterResourceSet');
+      expect(crs!.metadata).toMatchObject({ name: 'edge-cni-kindnet', namespace: ns });
+      expect(crs!.spec!.clusterSelector.matchLabels).toStrictEqual({ 'llmstack.dev/cluster': 'edge', 'llmstack.dev/stack': 'demo' });
+      expect(crs!.spec!.resources).toStrictEqual([{ kind: 'ConfigMap', name: 'edge-cni-kindnet' }]);
+      // AND the DaemonSet in the ConfigMap takes that cluster's pod CIDRs
+      const ds = parseAllDocuments(cm!.data!['kindnet.yaml']!).map((d) => d.toJS()).find((o) => o.kind === 'DaemonSet');
+      const env = ds.spec.template.spec.containers[0].env as { name: string; value?: string }[];
+      expect(env.find((e) => e.name === 'POD_SUBNET')?.value).toBe(subnet);
+    }
+    // AND no Fleet bundle carries a CNI
+    const bundleText = renderStack(s, catalog).files.filter((f) => f.path.startsWith('bundles/')).map((f) => f.content).join('\n');
+    expect(bundleText).not.toMatch(/kindnet|calico|tigera|cilium|flannel/i);
   });
 });
 

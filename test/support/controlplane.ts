@@ -58,7 +58,22 @@ export interface ControlPlane {
   startApiServer(): Promise<{ pid: number }>;
   /** The running kube-apiserver's pid, if local. */
   apiServerPid(): number | undefined;
+  /**
+   * Starts a process that belongs to this control plane (e.g. a Cluster API manager): logged to
+   * `<dataDir>/<name>.log`, stopped before kube-apiserver by stop(), and killed with etcd when the
+   * test process dies. Only a local control plane runs processes.
+   */
+  startProcess(name: string, bin: string, args: string[], options?: { env?: NodeJS.ProcessEnv }): ManagedProcess;
   stop(): Promise<void>;
+}
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly logPath: string;
+  alive(): boolean;
+  /** SIGTERM, SIGKILL after graceMs. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface ApiServerRestart {
@@ -192,7 +207,7 @@ function installExitHandlers(): void {
   }
 }
 
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   // Hold all listeners open until every port is known, so the n ports differ.
   const servers = await Promise.all(
     Array.from(
@@ -210,7 +225,7 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-function tail(file: string, lines = 30): string {
+export function tail(file: string, lines = 30): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
@@ -233,10 +248,10 @@ interface Proc {
   exited: Promise<void>;
 }
 
-function spawnLogged(dir: string, name: string, bin: string, args: string[]): Proc {
+function spawnLogged(dir: string, name: string, bin: string, args: string[], env?: NodeJS.ProcessEnv): Proc {
   const fd = openSync(path.join(dir, `${name}.log`), 'a');
   // detached: its own process group, so stop() takes down anything it forks too.
-  const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd], ...(env ? { env } : {}) });
   closeSync(fd);
   child.unref();
   const exited = new Promise<void>((resolve) => {
@@ -329,6 +344,7 @@ class LocalControlPlane implements ControlPlane {
   readonly canRestart = true;
   private etcd: Proc | undefined;
   private apiserver: Proc | undefined;
+  private readonly processes = new Map<string, Proc>();
   private watchdog: ChildProcess | undefined;
   private stopped = false;
   startMs = 0;
@@ -517,6 +533,22 @@ class LocalControlPlane implements ControlPlane {
     return createRestrictedIdentity(this.kubeConfig, clusterRoleName);
   }
 
+  startProcess(name: string, bin: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): ManagedProcess {
+    if (this.stopped) throw new Error('control plane is stopped');
+    if (!/^[a-z0-9][a-z0-9.-]*$/.test(name) || name === 'etcd' || name === 'kube-apiserver') throw new Error(`startProcess: bad name ${name}`);
+    if (alive(this.processes.get(name))) throw new Error(`startProcess: ${name} is already running`);
+    const proc = spawnLogged(this.dataDir, name, bin, args, options.env);
+    this.processes.set(name, proc);
+    const logPath = path.join(this.dataDir, `${name}.log`);
+    return {
+      name,
+      pid: proc.child.pid as number,
+      logPath,
+      alive: () => alive(proc),
+      stop: (graceMs = 5000) => terminate(proc, graceMs),
+    };
+  }
+
   async restrictedKubeConfig(clusterRoleName: string): Promise<KubeConfig> {
     return (await this.restrictedIdentity(clusterRoleName)).kubeConfig;
   }
@@ -524,7 +556,8 @@ class LocalControlPlane implements ControlPlane {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    // apiserver first, so it does not log a storm of etcd connection errors
+    // Clients first, then apiserver, so neither logs a storm of connection errors.
+    await Promise.all([...this.processes.values()].map((p) => terminate(p, 3000)));
     await terminate(this.apiserver, 3000);
     await terminate(this.etcd, 3000);
     rmSync(this.dataDir, { recursive: true, force: true, maxRetries: 3 });
@@ -533,6 +566,7 @@ class LocalControlPlane implements ControlPlane {
   }
 
   killSync(): void {
+    for (const p of this.processes.values()) killGroup(p, 'SIGKILL');
     killGroup(this.apiserver, 'SIGKILL');
     killGroup(this.etcd, 'SIGKILL');
     rmSync(this.dataDir, { recursive: true, force: true });
@@ -588,6 +622,9 @@ function remoteControlPlane(
     killApiServer: () => notLocal('killApiServer'),
     startApiServer: () => notLocal('startApiServer'),
     apiServerPid: () => undefined,
+    startProcess: () => {
+      throw new Error(`startProcess needs a local control plane, not source ${source}`);
+    },
     stop,
   };
 }

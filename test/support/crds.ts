@@ -7,8 +7,8 @@ import jsyaml from 'js-yaml';
 import { kubeCall, kubeRequest, mapLimit, statusMessage, type KubeObject } from './kube.js';
 import { repoRoot, sharedDir } from './paths.js';
 
-interface Crd extends KubeObject {
-  metadata: { name: string };
+export interface Crd extends KubeObject {
+  metadata: { name: string; labels?: Record<string, string> };
   spec: { group: string; names: { plural: string }; versions: Array<{ name: string; served: boolean }> };
   status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
 }

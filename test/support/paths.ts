@@ -9,18 +9,24 @@ export function sharedDir(): string {
   return path.resolve(repoRoot, process.env.LLMSTACK_SHARED_DIR ?? '../shared');
 }
 
-/** KUBERNETES_VERSION / ETCD_VERSION from scripts/testbin-versions.env, the one place that pins them. */
-export function testbinVersions(): { kubernetes: string; etcd: string } {
+/** The versions scripts/testbin-versions.env pins, the one place that pins them. */
+export function testbinVersions(): { kubernetes: string; etcd: string; capi: string; capiV1beta1: string; knativeServing: string } {
   const file = path.join(repoRoot, 'scripts/testbin-versions.env');
   const vars: Record<string, string> = {};
   if (existsSync(file)) {
     for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const m = /^\s*([A-Z_]+)=(\S+)/.exec(line);
+      const m = /^\s*([A-Z0-9_]+)=(\S+)/.exec(line);
       if (m) vars[m[1] as string] = (m[2] as string).replace(/^["']|["']$/g, '');
     }
   }
-  if (!vars.KUBERNETES_VERSION || !vars.ETCD_VERSION) {
-    throw new Error(`${file} must set KUBERNETES_VERSION and ETCD_VERSION`);
-  }
-  return { kubernetes: vars.KUBERNETES_VERSION, etcd: vars.ETCD_VERSION };
+  const required = ['KUBERNETES_VERSION', 'ETCD_VERSION', 'CAPI_VERSION', 'CAPI_V1BETA1_VERSION', 'KNATIVE_SERVING_VERSION'];
+  const missing = required.filter((k) => !vars[k]);
+  if (missing.length) throw new Error(`${file} must set ${missing.join(', ')}`);
+  return {
+    kubernetes: vars.KUBERNETES_VERSION as string,
+    etcd: vars.ETCD_VERSION as string,
+    capi: vars.CAPI_VERSION as string,
+    capiV1beta1: vars.CAPI_V1BETA1_VERSION as string,
+    knativeServing: vars.KNATIVE_SERVING_VERSION as string,
+  };
 }

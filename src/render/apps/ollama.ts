@@ -6,6 +6,8 @@ import type { Apps } from '../../spec/schema.js';
 export const OLLAMA_PORT = 11434;
 export const APPS_NAMESPACE = 'llm';
 export const OLLAMA_URL = `http://ollama.${APPS_NAMESPACE}.svc.cluster.local`;
+/** The longest request Ollama serves; fleet-bundles/knative-serving sets max-revision-timeout-seconds to it. */
+export const OLLAMA_TIMEOUT_SECONDS = 900;
 
 /** Pinned: the auth proxy in front of an exposed Ollama (nginx's unprivileged image listens on 8080). */
 export const AUTH_PROXY_IMAGE = 'nginxinc/nginx-unprivileged:1.28.0-alpine';
@@ -76,8 +78,11 @@ export function renderOllama(apps: Apps, exposure?: OllamaExposure): KubeObject[
   };
   const podSpec: Record<string, unknown> = {
     containerConcurrency: 0,
-    // LLM answers are slow; Knative's default 300 s request timeout cuts long generations.
-    timeoutSeconds: 900,
+    // LLM answers are slow; Knative's default 300 s request timeout cuts long generations. A
+    // non-streamed answer sends its first byte only when done, so the response-start timeout
+    // (defaulted to 300 s) must be as long. The knative-serving bundle raises Knative's maximum to match.
+    timeoutSeconds: OLLAMA_TIMEOUT_SECONDS,
+    responseStartTimeoutSeconds: OLLAMA_TIMEOUT_SECONDS,
     containers: [container],
     volumes: [{ name: 'models', emptyDir: { sizeLimit: o.storage } }],
   };
