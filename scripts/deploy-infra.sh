@@ -112,7 +112,7 @@ step_why() {
     git-server) echo "Fleet pulls the GitOps repo from inside the cluster: no external Git account needed" ;;
     gitops) echo "renders ClusterClass, Cluster and app bundles from the spec and pushes one commit" ;;
     gitrepos) echo "tell Fleet which folders of the repo go to the management cluster and which to workload clusters" ;;
-    controller) echo "reports each cluster's import, bundles and autoscaler as LLMCluster objects (llmstack status)" ;;
+    controller) echo "puts each cluster's bundle labels on its Rancher cluster (Turtles v0.27 copies none); reports import, bundles, autoscaler (llmstack status)" ;;
     import) echo "Fleet applies the Cluster, CAPD provisions it, Turtles imports it; then Fleet deploys the apps" ;;
   esac
 }

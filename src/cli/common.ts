@@ -2,6 +2,8 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadCatalog, PACKAGE_ROOT } from '../catalog/load.js';
+import { EXIT, UserError } from '../errors.js';
+import { checkRemote } from '../gitops/repo.js';
 import type { Catalog } from '../catalog/types.js';
 import { stringify } from 'yaml';
 import { loadSpec } from '../spec/load.js';
@@ -34,7 +36,26 @@ export async function loadInputs(o: SpecOptions, note: (s: string) => void): Pro
 export function gitAuthFromEnv(): { username: string; password: string } | undefined {
   const username = process.env.LLMSTACK_GIT_USERNAME;
   const password = process.env.LLMSTACK_GIT_PASSWORD;
-  return username && password ? { username, password } : undefined;
+  if (!username || !password) return undefined;
+  // git's credential protocol is line based: a line break would end the value early.
+  if (/[\r\n\0]/.test(username + password)) {
+    throw new UserError('LLMSTACK_GIT_USERNAME or LLMSTACK_GIT_PASSWORD contains a line break', EXIT.invalidInput, 'set them without a line break (a token read from a file often ends with one)');
+  }
+  return { username, password };
+}
+
+/** The remote git talks to: --remote, else $LLMSTACK_GIT_REMOTE, else spec.git.url (already checked with the spec). */
+export function pushRemote(flag: string | undefined, specUrl: string | undefined): string | undefined {
+  if (flag !== undefined) {
+    checkRemote(flag, '--remote');
+    return flag;
+  }
+  const env = process.env.LLMSTACK_GIT_REMOTE;
+  if (env) {
+    checkRemote(env, 'LLMSTACK_GIT_REMOTE');
+    return env;
+  }
+  return specUrl;
 }
 
 export type OutputFormat = 'text' | 'table' | 'json' | 'yaml';

@@ -3,7 +3,7 @@ import jsonpatch from 'fast-json-patch';
 import { parseAllDocuments } from 'yaml';
 import { inspect, withCheckout } from '../gitops/repo.js';
 import { renderStack } from '../render/index.js';
-import { formatOutput, gitAuthFromEnv, loadInputs, type SpecOptions } from './common.js';
+import { formatOutput, gitAuthFromEnv, loadInputs, pushRemote, type SpecOptions } from './common.js';
 
 export interface DiffOptions extends SpecOptions {
   out?: string;
@@ -26,9 +26,15 @@ export interface FileDiff {
 function objectsByKey(text: string | undefined): Map<string, unknown> {
   const out = new Map<string, unknown>();
   if (!text) return out;
-  const docs = parseAllDocuments(text) as unknown as { toJS(): unknown }[];
+  const docs = parseAllDocuments(text) as unknown as { toJS(o?: object): unknown }[];
   docs.forEach((d, i) => {
-    const o = d.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string } } | null;
+    let o: { kind?: string; metadata?: { name?: string; namespace?: string } } | null;
+    try {
+      o = d.toJS({ maxAliasCount: 100 }) as typeof o;
+    } catch {
+      // A file edited into something unreadable (an alias bomb, say) is still shown as changed, whole.
+      return;
+    }
     if (!o || typeof o !== 'object') return;
     const key = o.kind && o.metadata?.name ? `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}` : `document ${i + 1}`;
     out.set(key, o);
@@ -64,7 +70,7 @@ export async function diffCommand(o: DiffOptions, print: (s: string) => void, no
   const git = stack.spec.git;
   const base = git.path ?? '';
   const files = renderStack(stack, catalog).files;
-  const remote = o.remote ?? process.env.LLMSTACK_GIT_REMOTE ?? git.url;
+  const remote = pushRemote(o.remote, git.url);
   const target = { dir: o.out ?? (remote ? undefined : 'gitops'), url: remote, branch: git.branch, base, auth: gitAuthFromEnv() };
   const diffs = await withCheckout(target, async (dir) => {
     if (!dir) {

@@ -1,7 +1,7 @@
 // `llmstack generate`: render the spec, write the files llmstack owns, one commit, push.
 import { renderStack } from '../render/index.js';
 import { generateToGit, type GenerateResult } from '../gitops/repo.js';
-import { formatOutput, gitAuthFromEnv, loadInputs, type SpecOptions } from './common.js';
+import { formatOutput, gitAuthFromEnv, loadInputs, pushRemote, type SpecOptions } from './common.js';
 
 export interface GenerateOptions extends SpecOptions {
   out?: string;
@@ -15,7 +15,7 @@ export interface GenerateOptions extends SpecOptions {
 export async function generateCommand(o: GenerateOptions, print: (s: string) => void, note: (s: string) => void): Promise<GenerateResult> {
   const { stack, catalog } = await loadInputs(o, note);
   const git = stack.spec.git;
-  const remote = o.remote ?? process.env.LLMSTACK_GIT_REMOTE ?? git.url;
+  const remote = pushRemote(o.remote, git.url);
   // Without a remote the embedded default is a local repo in ./gitops.
   const dir = o.out ?? (remote ? undefined : 'gitops');
   const result = await generateToGit({
@@ -41,6 +41,7 @@ export async function generateCommand(o: GenerateOptions, print: (s: string) => 
   for (const c of result.changes) print(`  ${c}`);
   const counts = `${plan.add.length} added, ${plan.update.length} updated, ${plan.delete.length} deleted`;
   if (o.dryRun) print(`would write: ${counts}`);
-  else print(`committed ${result.commit?.slice(0, 12)} (${counts})${result.pushed ? ', pushed' : ''}`);
+  else if (result.commit) print(`committed ${result.commit.slice(0, 12)} (${counts})${result.pushed ? ', pushed' : ''}`);
+  else print(`no commit: the files already match the last commit (${counts} in the working tree)`);
   return result;
 }

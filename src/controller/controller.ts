@@ -10,13 +10,14 @@ import { Informer, type Logger } from '../kube/informer.js';
 import { LeaderElector } from '../kube/lease.js';
 import { WorkQueue } from '../kube/queue.js';
 import { apiVersionOf, keyOf, RESOURCES, splitKey, type KubeObject } from '../kube/resources.js';
-import { createObject, deleteObject, EventRecorder, jsonEqual, mergePatchLabels, patchStatus } from '../kube/write.js';
+import { applyObject, createObject, deleteObject, EventRecorder, jsonEqual, mergePatchLabels, patchStatus } from '../kube/write.js';
 import { LABEL, UPSTREAM } from '../render/labels.js';
 import { autoImportDecision, managedBy, parseLabelSelector, TURTLES, type LabelSelector } from './autoimport.js';
 import { parseAutoscalerStatus } from './autoscaler-status.js';
 import { transitions } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
 import { computeReport, observedAutoscaler, type AutoscalerObservation, type ObjectLike } from './report.js';
+import { targetingChange } from './targeting.js';
 import { LLMCLUSTER, usableStatus } from './types.js';
 import { WorkloadReader } from './workload.js';
 
@@ -68,6 +69,8 @@ export class Controller {
   private readonly autoscaler = new Map<string, { text?: string; observation: AutoscalerObservation }>();
   /** When a watch event first showed each cluster needing the auto-import label (for the latency metric). */
   private readonly needsLabelSince = new Map<string, number>();
+  /** The report each of our writes returned, and the resourceVersion it replaced (see newestReport). */
+  private readonly ownWrites = new Map<string, { basedOn: string; result: Obj }>();
   private readonly elector?: LeaderElector;
   private readonly now: () => Date;
   private pollTimer?: NodeJS.Timeout;
@@ -246,7 +249,9 @@ export class Controller {
       if (!this.needsLabelSince.has(key)) this.needsLabelSince.set(key, performance.now());
       this.enqueue(key, { urgent: true });
     } else {
-      this.needsLabelSince.delete(key);
+      // The watch event of our own label can arrive before the patch's response: it counts as written.
+      if (c.metadata.labels?.[UPSTREAM.rancherAutoImport] === 'true') this.observeLabelled(key);
+      else this.needsLabelSince.delete(key);
       this.enqueue(key);
     }
   }
@@ -413,6 +418,7 @@ export class Controller {
       const report = this.informers.reports.get(ns, name);
       if (!cached) {
         this.autoscaler.delete(key);
+        this.ownWrites.delete(key);
         this.workload.forget(ns, name);
         // Only a report this controller created goes with its cluster; an LLMCluster someone else made stays.
         if (report && report.metadata.labels?.[LABEL.managedBy] === 'llmstack') {
@@ -432,13 +438,14 @@ export class Controller {
         return;
       }
       const cluster = cached;
+      await this.ensureTargetingLabels(cluster);
 
-      let current = report;
-      if (!current) current = await this.createReport(cluster);
+      let current = this.newestReport(key, report);
+      if (!current) current = this.wrote(key, undefined, await this.createReport(cluster));
       const previous = usableStatus(current.status);
       const status = computeReport(this.inputsFor(cluster), previous, this.now().toISOString());
       if (!jsonEqual(current.status, status)) {
-        await patchStatus(this.kc, RESOURCES.llmCluster, current, status, FIELD_MANAGER);
+        this.wrote(key, current.metadata.resourceVersion, await patchStatus<Obj>(this.kc, RESOURCES.llmCluster, current, status, FIELD_MANAGER));
         m?.statusWrites.inc();
         for (const ev of transitions(previous, status)) {
           m?.events.inc({ reason: ev.reason });
@@ -458,6 +465,24 @@ export class Controller {
     }
   }
 
+  /**
+   * The report as this controller last wrote it while the cache still shows the version before that
+   * write (its watch event has not arrived yet), else the cache's: a patch then carries the current
+   * resourceVersion instead of failing with a conflict against our own write.
+   */
+  private newestReport(key: string, cached: Obj | undefined): Obj | undefined {
+    const own = this.ownWrites.get(key);
+    if (!own) return cached;
+    if ((cached?.metadata.resourceVersion ?? '') === own.basedOn) return own.result;
+    this.ownWrites.delete(key);
+    return cached;
+  }
+
+  private wrote(key: string, basedOn: string | undefined, result: Obj): Obj {
+    this.ownWrites.set(key, { basedOn: basedOn ?? '', result });
+    return result;
+  }
+
   /** Labels the cluster for Turtles when it should be; returns the cluster as it now is. */
   private async ensureAutoImport(cluster: Obj): Promise<Obj> {
     const nsObj = this.informers.namespaces.get(undefined, cluster.metadata.namespace ?? '');
@@ -469,12 +494,56 @@ export class Controller {
       fieldManager: FIELD_MANAGER,
     });
     const key = keyOf(cluster.metadata.namespace, cluster.metadata.name);
-    const since = this.needsLabelSince.get(key);
-    this.needsLabelSince.delete(key);
+    this.observeLabelled(key);
     this.opts.metrics?.autoImportLabels.inc();
-    if (since !== undefined) this.opts.metrics?.autoImportLatency.observe((performance.now() - since) / 1000);
     this.log('info', 'labelled for Rancher auto-import', { cluster: key });
     return updated;
+  }
+
+  /** One latency observation per label: from the first event that needed it to the first sign it is written. */
+  private observeLabelled(key: string): void {
+    const since = this.needsLabelSince.get(key);
+    if (since === undefined) return;
+    this.needsLabelSince.delete(key);
+    this.opts.metrics?.autoImportLatency.observe((performance.now() - since) / 1000);
+  }
+
+  /**
+   * Keeps the CAPI Cluster's llmstack labels on the Rancher cluster(s) Turtles made for it, so Rancher
+   * copies them to the Fleet Cluster the bundles select (targeting.ts says why there). Server-side
+   * apply under llmstack's field manager owns only those keys; a key the CAPI Cluster dropped that
+   * another writer also set (a Turtles that copies labels) is removed with a merge patch.
+   */
+  private async ensureTargetingLabels(cluster: Obj): Promise<void> {
+    const rcs = this.informers.rancherClusters;
+    if (!rcs.available) return;
+    const rt = rcs.resource;
+    for (const rc of rcs.byIndex('owner', keyOf(cluster.metadata.namespace, cluster.metadata.name))) {
+      const change = targetingChange(cluster, rc);
+      if (!change) continue;
+      const ns = rt.namespaced ? rc.metadata.namespace : undefined;
+      // The cached resourceVersion: an apply never creates a Rancher cluster that was deleted meanwhile,
+      // and a conflict is retried from the newer cache.
+      const body: KubeObject = {
+        apiVersion: apiVersionOf(rt),
+        kind: rt.kind,
+        metadata: { name: rc.metadata.name, ...(ns ? { namespace: ns } : {}), resourceVersion: rc.metadata.resourceVersion, labels: change.labels },
+      };
+      const applied = await applyObject<Obj>(this.kc, body, FIELD_MANAGER, { resource: rt });
+      const left = change.stale.filter((k) => applied.metadata.labels?.[k] !== undefined);
+      if (left.length > 0) {
+        await mergePatchLabels(this.kc, rt, ns, rc.metadata.name, Object.fromEntries(left.map((k) => [k, null])), {
+          resourceVersion: applied.metadata.resourceVersion,
+          fieldManager: FIELD_MANAGER,
+        });
+      }
+      this.log('info', 'bundle targeting labels set on the Rancher cluster', {
+        cluster: keyOf(cluster.metadata.namespace, cluster.metadata.name),
+        rancherCluster: rc.metadata.name,
+        labels: Object.keys(change.labels).length,
+        removed: change.stale,
+      });
+    }
   }
 
   private async createReport(cluster: Obj): Promise<Obj> {
@@ -507,12 +576,15 @@ export class Controller {
   private async pollAutoscalers(): Promise<void> {
     if (!this.leading) return;
     const clusters = this.informers.clusters.list();
-    const autoscaled = new Set(
-      this.informers.machineDeployments
+    // A pool is autoscaled by its MachineDeployment's annotations, or, before CAPI has made the
+    // MachineDeployment, by the annotations its topology asks for.
+    const autoscaled = new Set([
+      ...this.informers.machineDeployments
         .list()
         .filter((md) => md.metadata.annotations?.[UPSTREAM.autoscalerMax] !== undefined)
         .map((md) => keyOf(md.metadata.namespace, md.metadata.labels?.['cluster.x-k8s.io/cluster-name'] ?? '')),
-    );
+      ...clusters.filter(topologyAutoscaled).map((c) => keyOf(c.metadata.namespace, c.metadata.name)),
+    ]);
     let next = 0;
     const work = async () => {
       while (next < clusters.length && this.leading) {
@@ -570,4 +642,11 @@ export class Controller {
     m.bundles.reset();
     for (const [state, n] of states) m.bundles.set({ state }, n);
   }
+}
+
+/** Whether the Cluster's topology asks for an autoscaled pool (its MachineDeployment may not exist yet). */
+function topologyAutoscaled(c: Obj): boolean {
+  const mds = (c.spec as { topology?: { workers?: { machineDeployments?: Array<{ metadata?: { annotations?: Record<string, string> } }> } } } | undefined)?.topology?.workers
+    ?.machineDeployments;
+  return (mds ?? []).some((md) => md.metadata?.annotations?.[UPSTREAM.autoscalerMax] !== undefined);
 }

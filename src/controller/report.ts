@@ -148,7 +148,7 @@ export function computeReport(input: ReportInput, previous: LLMClusterStatus | u
   const nodes = nodesSummary(nodePools);
   const bundles = bundleReport(input, c);
   const auto = autoscalerReport(input, nodePools, at, c.namespace);
-  const { phase, message } = phaseOf(c, imp, bundles, auto.report, nodes.summary);
+  const { phase, message } = phaseOf(c, imp, bundles, auto, nodes.summary);
 
   const wanted: { type: ConditionType; status: Condition['status']; reason: string; message: string }[] = [
     provisionedCondition(c),
@@ -613,9 +613,10 @@ function phaseOf(
   c: ClusterFacts,
   imp: ImportReport,
   bundles: BundlesResult,
-  autoscaler: LLMClusterStatus['autoscaler'],
+  auto: { report: LLMClusterStatus['autoscaler']; condition: { status: Condition['status']; message: string } },
   nodes: string,
 ): { phase: Phase; message?: string } {
+  const autoscaler = auto.report;
   if (c.deleting) return { phase: 'Deleting', message: 'the Cluster is being deleted' };
   if (c.failure) return { phase: 'Failed', message: `the Cluster failed: ${c.failure}` };
   if (imp.state === 'Failed') return { phase: 'Failed', message: `import into Rancher failed: ${imp.message ?? ''}`.trimEnd() };
@@ -635,6 +636,10 @@ function phaseOf(
   }
   if (c.unreachable) return { phase: 'Degraded', message: `the management cluster cannot reach the workload cluster: ${c.unreachable}` };
   if (autoscaler.health === 'Unhealthy') return { phase: 'Degraded', message: `autoscaler unhealthy: ${autoscaler.message ?? ''}`.trimEnd() };
+  // Ready means the nodes can scale too: an autoscaled cluster whose autoscaler is not known to be
+  // healthy is not Ready yet.
+  if (autoscaler.health === 'Unparseable') return { phase: 'Degraded', message: `the cluster-autoscaler status cannot be read: ${auto.condition.message}` };
+  if (auto.condition.status !== 'True') return { phase: 'Deploying', message: `waiting for the cluster-autoscaler: ${auto.condition.message}` };
   return { phase: 'Ready', message: `bundles ${bundles.ready}/${bundles.total} ready, nodes ${nodes}` };
 }
 

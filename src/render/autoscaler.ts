@@ -5,6 +5,8 @@ import type { KubeObject } from '../catalog/types.js';
 import type { Cluster, Stack } from '../spec/schema.js';
 import { clusterNamespace } from './cluster.js';
 import { LABEL, MANAGED_BY } from './labels.js';
+import { DNS_EGRESS, policy } from './apps/network.js';
+import { restrictedContainerSecurity, restrictedPodSecurity } from './apps/security.js';
 import { dnsName } from './names.js';
 
 /** Autoscaler releases by Kubernetes minor: the autoscaler's minor must match the workload's. */
@@ -51,6 +53,12 @@ export function renderAutoscaler(stack: Stack, cluster: Cluster, infraTemplatePl
     // Scale from zero reads node shape from the infrastructure machine templates when annotations lack it.
     { apiGroups: ['infrastructure.cluster.x-k8s.io'], resources: [...infraTemplatePlural].sort(), verbs: ['get', 'list', 'watch'] },
   ];
+  // Nothing calls the autoscaler; it calls two API servers (this cluster's and, through the kubeconfig
+  // Secret, the workload's), on 443 or 6443 at addresses only known at run time.
+  const networkPolicy = policy(name, { matchLabels: { 'app.kubernetes.io/instance': name } }, {
+    ingress: [],
+    egress: [DNS_EGRESS, { ports: [443, 6443].map((port) => ({ protocol: 'TCP', port })) }],
+  });
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta, rules },
@@ -72,7 +80,7 @@ export function renderAutoscaler(stack: Stack, cluster: Cluster, infraTemplatePl
           metadata: { labels },
           spec: {
             serviceAccountName: name,
-            securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: restrictedPodSecurity(65532),
             terminationGracePeriodSeconds: 10,
             containers: [
               {
@@ -93,8 +101,18 @@ export function renderAutoscaler(stack: Stack, cluster: Cluster, infraTemplatePl
                   '--v=2',
                 ],
                 env: [{ name: 'CAPI_GROUP', value: capi }],
-                resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
-                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                // --address (default :8085) serves /metrics and /health-check; the latter fails once the
+                // main loop has not run for --max-inactivity (10 min), so a stuck autoscaler restarts.
+                ports: [{ name: 'http', containerPort: 8085 }],
+                startupProbe: { httpGet: { path: '/health-check', port: 'http' }, periodSeconds: 5, failureThreshold: 24 },
+                livenessProbe: { httpGet: { path: '/health-check', port: 'http' }, periodSeconds: 30, timeoutSeconds: 5, failureThreshold: 3 },
+                // Ready: serving; nothing routes to it, so this only paces a rollout.
+                readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 10 },
+                resources: {
+                  requests: { cpu: '50m', memory: '128Mi', 'ephemeral-storage': '50Mi' },
+                  limits: { cpu: '1', memory: '512Mi', 'ephemeral-storage': '256Mi' },
+                },
+                securityContext: restrictedContainerSecurity(true),
                 volumeMounts: [{ name: 'workload-kubeconfig', mountPath: '/etc/kubernetes/workload', readOnly: true }],
               },
             ],
@@ -103,5 +121,6 @@ export function renderAutoscaler(stack: Stack, cluster: Cluster, infraTemplatePl
         },
       },
     },
+    ...(stack.spec.apps.networkPolicies ? [{ ...networkPolicy, metadata: { ...networkPolicy.metadata, namespace, labels } }] : []),
   ];
 }

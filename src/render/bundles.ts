@@ -3,9 +3,15 @@
 // so one bundle folder serves every cluster of the stack.
 import type { BundleEntry, Catalog } from '../catalog/types.js';
 import type { Cluster, Stack } from '../spec/schema.js';
-import { litellmEnv, renderLitellm } from './apps/litellm.js';
-import { renderOllama, type OllamaExposure } from './apps/ollama.js';
+import { openwebuiIngressValues, renderIngress } from './apps/ingress.js';
+import { LITELLM_LABELS, litellmEnv, renderLitellm } from './apps/litellm.js';
+import { litellmPolicies, namespacePolicies, ollamaPolicies, openwebuiPolicies } from './apps/network.js';
+import { APPS_NAMESPACE, renderOllama, type OllamaExposure } from './apps/ollama.js';
+import { openwebuiValues } from './apps/openwebui.js';
+import { litellmScaling } from './apps/scaling.js';
+import { POD_SECURITY_LABELS } from './apps/security.js';
 import { clusterNamespace, clusterSelector } from './cluster.js';
+import { gpuTolerations, hasGpuPool, ollamaGpuPlacement, type ClassTaints } from './gpu.js';
 import { LABEL } from './labels.js';
 import { endpointKeyRef, masterKeyRef } from './secrets.js';
 import { generatedHeader, toYamlDocs } from './yaml.js';
@@ -35,6 +41,8 @@ export function bundleClosure(cluster: Cluster, catalog: Catalog): string[] {
     entry.dependsOn.forEach(visit);
   };
   BASE_BUNDLES.forEach(visit);
+  // Nodes of a GPU pool offer nvidia.com/gpu only once the device plugin runs on them.
+  if (hasGpuPool(cluster)) visit('nvidia-device-plugin');
   cluster.apps.forEach(visit);
   return [...out].sort();
 }
@@ -43,7 +51,7 @@ function targetSelector(stack: Stack, bundle: string): Record<string, string> {
   return { [LABEL.stack]: stack.metadata.name, [`${LABEL.bundlePrefix}${bundle}`]: 'true' };
 }
 
-export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[]): Record<string, unknown> {
+export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[], classTaints?: ClassTaints): Record<string, unknown> {
   const f = structuredClone(entry.fleetYaml) as Record<string, unknown>;
   const stackName = stack.metadata.name;
   f.labels = { ...(f.labels as Record<string, string> | undefined), [LABEL.bundle]: entry.name, [LABEL.stack]: stackName };
@@ -60,6 +68,9 @@ export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: read
   if (entry.name === 'openwebui') {
     const helm = (f.helm ??= {}) as Record<string, unknown>;
     const values = (helm.values ??= {}) as Record<string, unknown>;
+    Object.assign(values, openwebuiValues(stack.spec.apps.networkPolicies ? openwebuiPolicies() : []));
+    const ingress = stack.spec.apps.openwebui.ingress;
+    if (ingress) values.ingress = openwebuiIngressValues(ingress);
     values.persistence = { ...(values.persistence as object | undefined), enabled: true, size: stack.spec.apps.openwebui.persistence };
     // Open WebUI authenticates to LiteLLM with its master key, which the litellm bundle delivers to
     // the same namespace (a Secret is listed in one bundle only: Fleet labels each copy with the
@@ -68,6 +79,14 @@ export function renderFleetYaml(stack: Stack, entry: BundleEntry, clusters: read
     values.openaiApiKeyExistingSecret = masterKey.name;
     values.openaiApiKeyExistingSecretKey = masterKey.key;
     if (stack.spec.apps.openwebui.chartVersion) helm.version = stack.spec.apps.openwebui.chartVersion;
+  }
+  if (entry.name === 'nvidia-device-plugin' && classTaints) {
+    // The plugin must run on every GPU node, whatever taints its pool carries.
+    const values = (((f.helm ??= {}) as Record<string, unknown>).values ??= {}) as Record<string, unknown>;
+    const catalogTolerations = (values.tolerations as unknown[] | undefined) ?? [];
+    const keyOf = (t: unknown) => JSON.stringify(t);
+    const seen = new Set(catalogTolerations.map(keyOf));
+    values.tolerations = [...catalogTolerations, ...gpuTolerations(clusters, classTaints).filter((t) => !seen.has(keyOf(t)))];
   }
   return f;
 }
@@ -114,24 +133,49 @@ function perClusterFiles(stack: Stack, f: Record<string, unknown>, dir: string, 
   return files;
 }
 
-export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[], dir: string): TreeFile[] {
+export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonly Cluster[], dir: string, classTaints?: ClassTaints): TreeFile[] {
   const header = generatedHeader(`Fleet bundle "${entry.name}" of stack "${stack.metadata.name}".`);
-  const fleetYaml = renderFleetYaml(stack, entry, clusters);
+  const fleetYaml = renderFleetYaml(stack, entry, clusters, classTaints);
   const files: TreeFile[] = [{ path: `${dir}/fleet.yaml`, header, docs: [fleetYaml] }];
+  const policies = stack.spec.apps.networkPolicies;
+  if (entry.name === 'llm-namespace') {
+    files.push({ path: `${dir}/namespace.yaml`, header, docs: [appsNamespace()] });
+    if (policies) files.push({ path: `${dir}/network-policies.yaml`, header, docs: namespacePolicies() });
+  }
   if (entry.name === 'ollama') {
+    const placement = classTaints && ollamaGpuPlacement(stack, clusters, classTaints);
+    const docs = (exposure?: OllamaExposure) => [...renderOllama(stack.spec.apps, placement, exposure), ...(policies ? ollamaPolicies() : [])];
     const per = clusters.map((c) => {
       const exposure = ollamaExposure(stack, c);
-      return { cluster: c, docs: renderOllama(stack.spec.apps, exposure), secrets: exposure ? [{ name: exposure.keyRef.secretRef.name }, { name: exposure.tlsSecret }] : [] };
+      return { cluster: c, docs: docs(exposure), secrets: exposure ? [{ name: exposure.keyRef.secretRef.name }, { name: exposure.tlsSecret }] : [] };
     });
-    files.push(...perClusterFiles(stack, fleetYaml, dir, header, 'ollama.yaml', renderOllama(stack.spec.apps), per, []));
+    files.push(...perClusterFiles(stack, fleetYaml, dir, header, 'ollama.yaml', docs(), per, []));
   }
   if (entry.name === 'litellm') {
+    const docs = (c?: Cluster) => [
+      ...renderLitellm(stack, c),
+      ...litellmScaling(stack.spec.apps),
+      ...(stack.spec.apps.litellm.ingress ? [renderIngress('litellm', stack.spec.apps.litellm.ingress, { ...LITELLM_LABELS, 'app.kubernetes.io/part-of': 'llmstack' })] : []),
+      ...(policies ? litellmPolicies(stack) : []),
+    ];
     // Secrets every LiteLLM reads (the master key, hosted providers' keys) ride on the bundle itself.
     const shared = [...new Set(litellmEnv(stack).map((e) => e.secretRef.name))].sort();
-    const per = clusters.map((c) => ({ cluster: c, docs: renderLitellm(stack, c), secrets: litellmEnv(stack, c).map((e) => ({ name: e.secretRef.name })) }));
-    files.push(...perClusterFiles(stack, fleetYaml, dir, header, 'litellm.yaml', renderLitellm(stack), per, shared));
+    const per = clusters.map((c) => ({ cluster: c, docs: docs(c), secrets: litellmEnv(stack, c).map((e) => ({ name: e.secretRef.name })) }));
+    files.push(...perClusterFiles(stack, fleetYaml, dir, header, 'litellm.yaml', docs(), per, shared));
   }
   for (const file of entry.files) files.push({ path: `${dir}/${file.path}`, text: file.content });
   return files;
 }
 
+/** Namespace llm, enforcing the restricted Pod Security level; kept when its bundle is removed. */
+function appsNamespace(): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name: APPS_NAMESPACE,
+      labels: { ...POD_SECURITY_LABELS, 'app.kubernetes.io/part-of': 'llmstack' },
+      annotations: { 'helm.sh/resource-policy': 'keep' },
+    },
+  };
+}

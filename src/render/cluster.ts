@@ -3,6 +3,7 @@
 // unset so the topology controller never fights the autoscaler.
 import type { ClusterClassEntry, KubeObject } from '../catalog/types.js';
 import type { Cluster, NodePool, Stack } from '../spec/schema.js';
+import { cloudSpotTaint, formatTaint, GPU_NODE_LABEL, isGpuPool } from './gpu.js';
 import { LABEL, MANAGED_BY, UPSTREAM } from './labels.js';
 
 export function clusterNamespace(stack: Stack, cluster: Cluster): string {
@@ -84,6 +85,8 @@ export function autoscalerAnnotations(pool: NodePool, defaults: WorkerDefaults =
 export function poolNodeLabels(pool: NodePool): Record<string, string> {
   const labels: Record<string, string> = { ...pool.labels };
   if (pool.spot) labels['node.llmstack.dev/spot'] = 'true';
+  // What Ollama and the device plugin select GPU nodes by, whatever the cloud labels them with.
+  if (isGpuPool(pool)) labels[GPU_NODE_LABEL] = 'true';
   return labels;
 }
 
@@ -119,7 +122,11 @@ export function renderCluster(
       overrides.push({ name: 'workerNodeTaints', value: pool.taints.map((t) => ({ key: t.key, value: t.value, effect: t.effect })) });
     }
     if (vars.has('workerSpot') && pool.spot) overrides.push({ name: 'workerSpot', value: true });
-    const annotations = autoscalerAnnotations(pool, workerDefaults(entry, pool.class));
+    // The cloud's own spot taint is on real nodes too, so the scale-from-zero template carries it.
+    const defaults = workerDefaults(entry, pool.class);
+    const spot = pool.spot ? cloudSpotTaint(entry.provider) : undefined;
+    if (spot) defaults.taints.push(formatTaint(spot));
+    const annotations = autoscalerAnnotations(pool, defaults);
     return {
       class: pool.class,
       name: pool.name,

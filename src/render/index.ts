@@ -3,8 +3,9 @@
 //
 // Layout (below spec.git.path):
 //   management/clusterclasses/<ns>/<class>/   ClusterClass + templates     (Fleet: fleet-local)
-//   management/clusters/<ns>/<cluster>/       Cluster, its CNI (a ClusterResourceSet) and its
-//                                             autoscaler                    (Fleet: fleet-local)
+//   management/clusters/<ns>/<cluster>/       Cluster, its CNI (a ClusterResourceSet), its
+//                                             autoscaler, the controller's kubeconfig access
+//                                                                           (Fleet: fleet-local)
 //   bundles/<bundle>/                         apps for the workload clusters (Fleet: fleet-default
 //                                             or the cluster's namespace with CAAPF)
 //   bootstrap/gitrepos.yaml                   the GitRepos to apply once (needs spec.git.url)
@@ -12,10 +13,12 @@ import type { Catalog, ClusterClassEntry } from '../catalog/types.js';
 import type { Stack } from '../spec/schema.js';
 import { needsAutoscaler, renderAutoscaler } from './autoscaler.js';
 import { bundleClosure, renderBundle, type RenderedFile, type TreeFile } from './bundles.js';
-import { clusterNamespace, renderCluster } from './cluster.js';
+import { clusterNamespace, renderCluster, workerDefaults } from './cluster.js';
 import { renderClusterClass } from './clusterclass.js';
 import { renderCni } from './cni.js';
+import { renderControllerAccess } from './controller-access.js';
 import { renderGitRepos } from './gitrepos.js';
+import type { ClassTaints } from './gpu.js';
 import { LABEL } from './labels.js';
 import { generatedHeader, toYamlDocs } from './yaml.js';
 
@@ -92,16 +95,21 @@ export function renderTree(stack: Stack, catalog: Catalog): { files: TreeFile[];
     files.push({ path: `${dir}/cluster.yaml`, header, docs: [renderCluster(stack, c, entry, bundles)] });
     const cni = renderCni(stack, c, entry);
     if (cni.length > 0) files.push({ path: `${dir}/cni.yaml`, header, docs: cni });
+    files.push({ path: `${dir}/controller-access.yaml`, header, docs: renderControllerAccess(stack, c) });
     if (needsAutoscaler(c)) {
       files.push({ path: `${dir}/autoscaler.yaml`, header, docs: renderAutoscaler(stack, c, infraTemplatePlurals(entry)) });
     }
   }
 
+  const classTaints: ClassTaints = (c, workerClass) => {
+    const e = classEntry(stack, c.class, catalog);
+    return { provider: e.provider, taints: workerDefaults(e, workerClass).taints };
+  };
   const used = new Set([...clusterBundles.values()].flat());
   for (const name of [...used].sort()) {
     const entry = catalog.bundles.get(name)!;
     const targets = stack.spec.clusters.filter((c) => clusterBundles.get(`${clusterNamespace(stack, c)}/${c.name}`)?.includes(name));
-    files.push(...renderBundle(stack, entry, targets, `bundles/${name}`));
+    files.push(...renderBundle(stack, entry, targets, `bundles/${name}`, classTaints));
   }
 
   const gitrepos = renderGitRepos(stack);

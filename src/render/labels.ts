@@ -27,3 +27,19 @@ export const UPSTREAM = {
 } as const;
 
 export const MANAGED_BY = 'llmstack';
+
+/** The DNS domain of llmstack's own label keys (`llmstack.dev/...`, `bundle.llmstack.dev/...`). */
+export const LABEL_DOMAIN = 'llmstack.dev';
+
+/**
+ * Whether a label key is llmstack's: its prefix is llmstack.dev or a subdomain of it. These are the
+ * keys the controller may set and remove on objects other tools own (the Rancher cluster).
+ */
+export function isLlmstackLabelKey(key: string): boolean {
+  const slash = key.indexOf('/');
+  if (slash < 0) return false;
+  const prefix = key.slice(0, slash);
+  return prefix === LABEL_DOMAIN || prefix.endsWith(`.${LABEL_DOMAIN}`);
+}
+/** The controller's identity as manifests/controller installs it; each cluster's folder grants it its kubeconfig Secret. */
+export const CONTROLLER_IDENTITY = { serviceAccount: 'llmstack-controller', namespace: 'llmstack-system' } as const;

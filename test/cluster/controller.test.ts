@@ -9,6 +9,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { Controller } from '../../src/controller/controller.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
+import { loadCatalog } from '../../src/catalog/load.js';
+import { renderControllerAccess } from '../../src/render/controller-access.js';
+import { parseSpec } from '../../src/spec/load.js';
 import type { LLMClusterStatus } from '../../src/controller/types.js';
 import { getObject, kubeRequest, onRequest, type RequestRecord } from '../../src/kube/http.js';
 import type { KubeObject } from '../../src/kube/resources.js';
@@ -50,6 +53,15 @@ async function installClusterRole(kc: KubeConfig): Promise<void> {
   const docs = parseAllDocuments(readFileSync(path.join(repoRoot, 'manifests/controller/rbac.yaml'), 'utf8')).map((d) => d.toJS() as KubeObject);
   const role = docs.find((d) => d.kind === 'ClusterRole')!;
   await applyObject(kc, role, 'llmstack-test');
+}
+
+/** The Role and RoleBinding of the cluster's controller-access.yaml, bound to the test's identity. */
+async function grantKubeconfigAccess(ns: string, name: string): Promise<void> {
+  const stack = parseSpec(`apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: t}\nspec:\n  clusters: [{name: ${name}, namespace: ${ns}, class: docker-llm}]\n`, 't.yaml', await loadCatalog());
+  for (const o of renderControllerAccess(stack, stack.spec.clusters[0]!) as KubeObject[]) {
+    const obj = o.kind === 'RoleBinding' ? { ...o, subjects: [{ kind: 'ServiceAccount', ...identity.serviceAccount }] } : o;
+    await applyObject(admin, obj, 'llmstack-test');
+  }
 }
 
 async function report(ns: string, name: string): Promise<LLMClusterStatus | undefined> {
@@ -146,6 +158,9 @@ describeCluster('llmstack controller', () => {
     const rancherName = `c-${ns.slice(-6)}`;
     const agentNs = `cluster-fleet-default-${rancherName}`;
     const md = `${name}-md-0-x7k2p`;
+    // The Role llmstack renders next to the Cluster (controller-access.yaml) lets the controller read
+    // exactly this cluster's kubeconfig Secret; Fleet applies it together with the Cluster.
+    await grantKubeconfigAccess(ns, name);
 
     // GIVEN a generated Cluster: labelled, Provisioning.
     await create(admin, RESOURCES.capiCluster, capiCluster(ns, name));
@@ -183,6 +198,7 @@ describeCluster('llmstack controller', () => {
     await waitFor(async () => (await report(ns, name))?.bundles.summary === '8/8', { timeoutMs: 15_000 });
 
     // WHEN the autoscaler reports from the workload cluster, through the kubeconfig Secret CAPI writes
+    // (readable by the controller through the Role granted above)
     await create(admin, { ...RESOURCES.secret }, {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -234,6 +250,9 @@ describeCluster('llmstack controller', () => {
       return r?.autoscaler.health === 'Unparseable' ? r : undefined;
     });
     expect(garbage.bundles.summary).toBe('8/8');
+    // and the cluster is not Ready while its autoscaler cannot be read
+    expect(garbage.phase).toBe('Degraded');
+    expect(garbage.message).toMatch(/cluster-autoscaler status cannot be read/);
     expect(controller.healthy()).toBe(true);
 
     // WHEN the cluster is deleted THEN its report goes too
@@ -241,7 +260,52 @@ describeCluster('llmstack controller', () => {
     await waitFor(async () => (await getObject(admin, RESOURCES.llmCluster, ns, name)) === undefined);
   });
 
-  it('ran on its ClusterRole alone: no request was forbidden', () => {
+  it('reads the autoscaler of a pool that exists only in the topology, before CAPI made its MachineDeployment', async () => {
+    const ns = await testCluster().freshNamespace('ctrl-topo');
+    const name = 'early';
+    // GIVEN a Cluster whose topology has an autoscaled pool, and no MachineDeployment yet
+    await create(admin, RESOURCES.capiCluster, capiCluster(ns, name));
+    await create(admin, { ...RESOURCES.secret }, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `${name}-kubeconfig`, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': name } },
+      data: { value: Buffer.from(readFileSync(workload.kubeconfigPath)).toString('base64') },
+    } as KubeObject);
+    // THEN its autoscaler status is read (the workload cluster of the flow above still has an unparseable one)
+    const r = await waitFor(async () => {
+      const x = await report(ns, name);
+      return x && x.autoscaler.health !== 'Unknown' ? x : undefined;
+    }, { timeoutMs: 10_000, message: 'the autoscaler status of a topology-only pool' });
+    expect(r.autoscaler.health).toBe('Unparseable');
+    expect(r.nodePools.map((p) => p.name)).toStrictEqual(['md-0']);
+    expect(r.nodePools[0]!.machineDeployment).toBeUndefined();
+  });
+
+  it('observed the latency of every label it wrote, and no status patch conflicted with its own earlier write', async () => {
+    const ns = await testCluster().freshNamespace('ctrl-own');
+    const conflicts = async () => (await metrics.reconciles.get()).values.find((v) => v.labels.result === 'conflict')?.value ?? 0;
+    const before = await conflicts();
+    // GIVEN a burst of changes to one cluster's inputs, each a reconcile right after the last one's write
+    await create(admin, RESOURCES.capiCluster, capiCluster(ns, 'busy'));
+    await waitFor(() => report(ns, 'busy'));
+    await writeStatus(admin, RESOURCES.capiCluster, ns, 'busy', capiProvisioned());
+    for (let i = 0; i < 5; i++) {
+      const md = `busy-md-${i}`;
+      await create(admin, RESOURCES.machineDeployment, machineDeployment(ns, 'busy', md, 1));
+      await writeStatus(admin, RESOURCES.machineDeployment, ns, md, { replicas: 1, readyReplicas: 1, availableReplicas: 1, upToDateReplicas: 1, phase: 'Running' });
+    }
+    await waitFor(async () => (await report(ns, 'busy'))?.nodePools.filter((p) => p.readyReplicas === 1).length === 5, { timeoutMs: 15_000 });
+    // THEN none of its patches failed against its own previous write
+    expect((await conflicts()) - before).toBe(0);
+    // AND every label it wrote in this run has one latency observation, even when the watch event of the
+    // label came before the patch's response
+    const labelled = (await metrics.autoImportLabels.get()).values[0]?.value ?? 0;
+    const observed = (await metrics.autoImportLatency.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+    expect(labelled).toBeGreaterThan(3);
+    expect(observed).toBe(labelled);
+  });
+
+  it('ran on its ClusterRole and the rendered kubeconfig Role alone: no request was forbidden', () => {
     expect(forbidden.map((r) => `${r.verb} ${r.path}`)).toStrictEqual([]);
   });
 });

@@ -22,7 +22,7 @@ const MD = 'llm-workload-md-0-8xq4z';
 const BD_NS = 'cluster-fleet-default-c-7xk2p-9f3c1e2a7b4d';
 const T0 = '2026-08-01T09:00:00Z';
 const COMMIT = '3b9f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c';
-const BUNDLES = ['knative-operator', 'knative-serving', 'litellm', 'local-path-storage', 'metrics-server', 'ollama', 'openwebui'];
+const BUNDLES = ['knative-operator', 'knative-serving', 'litellm', 'llm-namespace', 'local-path-storage', 'metrics-server', 'ollama', 'openwebui'];
 const fleetName = (b: string) => `quickstart-apps-bundles-${b}`;
 const at = (minute: number) => `2026-08-01T10:${String(minute).padStart(2, '0')}:00Z`;
 
@@ -200,7 +200,7 @@ function gitRepo(commit = COMMIT): ObjectLike {
     kind: 'GitRepo',
     metadata: { name: 'quickstart-apps', namespace: 'fleet-default', labels: { 'llmstack.dev/stack': 'quickstart' } },
     spec: { repo: 'http://git.example.test/platform/gitops.git', branch: 'main', paths: ['bundles'] },
-    status: { commit, display: { readyBundleDeployments: '7/7' } },
+    status: { commit, display: { readyBundleDeployments: '8/8' } },
   };
 }
 
@@ -362,7 +362,7 @@ describe('from "Cluster just created" to Ready, step by step', () => {
       message: 'waiting for the control plane to become available',
       controlPlaneReady: false,
       import: { state: 'WaitingForControlPlane', message: 'Turtles imports the cluster once its control plane is available' },
-      bundles: { summary: '0/7', ready: 0, total: 7, commit: COMMIT, items: BUNDLES.map(pending) },
+      bundles: { summary: '0/8', ready: 0, total: 8, commit: COMMIT, items: BUNDLES.map(pending) },
       // the pool is known from the topology before CAPI creates its MachineDeployment
       nodes: { summary: '0 (1..3)', ready: 0, desired: 0, min: 1, max: 3 },
       nodePools: [{ name: 'md-0', min: 1, max: 3, readyReplicas: 0 }],
@@ -370,7 +370,7 @@ describe('from "Cluster just created" to Ready, step by step', () => {
       conditions: [
         { type: 'Provisioned', status: 'False', lastTransitionTime: at(0), reason: 'WaitingForControlPlane', message: 'Cluster phase unknown' },
         { type: 'Imported', status: 'False', lastTransitionTime: at(0), reason: 'WaitingForControlPlane', message: 'Turtles imports the cluster once its control plane is available' },
-        { type: 'BundlesReady', status: 'False', lastTransitionTime: at(0), reason: 'BundlesNotReady', message: `0/7 bundles ready; ${BUNDLES.map((b) => `${fleetName(b)}: Pending (no BundleDeployment for this cluster yet)`).join('; ')}` },
+        { type: 'BundlesReady', status: 'False', lastTransitionTime: at(0), reason: 'BundlesNotReady', message: `0/8 bundles ready; ${BUNDLES.map((b) => `${fleetName(b)}: Pending (no BundleDeployment for this cluster yet)`).join('; ')}` },
         { type: 'AutoscalerHealthy', status: 'Unknown', lastTransitionTime: at(0), reason: 'StatusUnknown', message: `Secret ${NS}/${NAME}-kubeconfig: not found` },
         { type: 'Ready', status: 'False', lastTransitionTime: at(0), reason: 'Provisioning', message: 'waiting for the control plane to become available' },
       ],
@@ -418,7 +418,7 @@ describe('from "Cluster just created" to Ready, step by step', () => {
 
     const fleet = byName('agent ready, Fleet starts');
     expect(fleet.status.phase).toBe('Deploying');
-    expect(fleet.status.message).toBe(`0/7 bundles ready, waiting for ${BUNDLES.map((b) => `${fleetName(b)} (WaitApplied)`).join(', ')}`);
+    expect(fleet.status.message).toBe(`0/8 bundles ready, waiting for ${BUNDLES.map((b) => `${fleetName(b)} (WaitApplied)`).join(', ')}`);
     expect(fleet.status.import).toStrictEqual({ state: 'AgentReady', rancherCluster: RC, message: `imported into Rancher as ${RC}` });
     expect(fleet.status.bundles.items[0]).toStrictEqual({ name: fleetName('knative-operator'), bundle: 'knative-operator', namespace: 'fleet-default', state: 'WaitApplied' });
     expect(fleet.events).toStrictEqual([
@@ -427,7 +427,7 @@ describe('from "Cluster just created" to Ready, step by step', () => {
     ]);
 
     const rolling = byName('ollama starting, autoscaler scaling up');
-    expect(rolling.status.bundles.summary).toBe('6/7');
+    expect(rolling.status.bundles.summary).toBe('7/8');
     expect(rolling.status.bundles.items[0]).toStrictEqual({
       name: fleetName('ollama'),
       bundle: 'ollama',
@@ -442,14 +442,14 @@ describe('from "Cluster just created" to Ready, step by step', () => {
     const ready = byName('ready');
     expect(ready.status).toStrictEqual({
       phase: 'Ready',
-      message: 'bundles 7/7 ready, nodes 2 (1..3)',
+      message: 'bundles 8/8 ready, nodes 2 (1..3)',
       clusterPhase: 'Provisioned',
       controlPlaneReady: true,
       import: { state: 'AgentReady', rancherCluster: RC, message: `imported into Rancher as ${RC}` },
       bundles: {
-        summary: '7/7',
-        ready: 7,
-        total: 7,
+        summary: '8/8',
+        ready: 8,
+        total: 8,
         commit: COMMIT,
         items: BUNDLES.map((b) => ({ name: fleetName(b), bundle: b, namespace: 'fleet-default', state: 'Ready' })),
       },
@@ -469,14 +469,14 @@ describe('from "Cluster just created" to Ready, step by step', () => {
       conditions: [
         { type: 'Provisioned', status: 'True', lastTransitionTime: at(6), reason: 'ControlPlaneAvailable', message: 'the control plane is available' },
         { type: 'Imported', status: 'True', lastTransitionTime: at(10), reason: 'AgentReady', message: `imported into Rancher as ${RC}` },
-        { type: 'BundlesReady', status: 'True', lastTransitionTime: at(20), reason: 'AllBundlesReady', message: '7/7 bundles ready' },
+        { type: 'BundlesReady', status: 'True', lastTransitionTime: at(20), reason: 'AllBundlesReady', message: '8/8 bundles ready' },
         { type: 'AutoscalerHealthy', status: 'True', lastTransitionTime: at(8), reason: 'Healthy', message: 'the cluster-autoscaler reports Healthy' },
-        { type: 'Ready', status: 'True', lastTransitionTime: at(20), reason: 'Ready', message: 'bundles 7/7 ready, nodes 2 (1..3)' },
+        { type: 'Ready', status: 'True', lastTransitionTime: at(20), reason: 'Ready', message: 'bundles 8/8 ready, nodes 2 (1..3)' },
       ],
     });
     expect(ready.events).toStrictEqual([
-      { type: 'Normal', reason: 'PhaseChanged', message: 'Deploying -> Ready: bundles 7/7 ready, nodes 2 (1..3)' },
-      { type: 'Normal', reason: 'BundlesReady', message: `all 7 bundles ready at commit ${COMMIT}` },
+      { type: 'Normal', reason: 'PhaseChanged', message: 'Deploying -> Ready: bundles 8/8 ready, nodes 2 (1..3)' },
+      { type: 'Normal', reason: 'BundlesReady', message: `all 8 bundles ready at commit ${COMMIT}` },
     ]);
 
     // THEN a steady state: a newer autoscaler probe and a later clock change nothing, so nothing is written
@@ -665,6 +665,7 @@ describe('bundles', () => {
       litellm: 'ErrApplied',
       'local-path-storage': 'Modified',
       'metrics-server': 'OutOfSync',
+      'llm-namespace': 'Ready',
       openwebui: 'Ready',
     };
     const input: ReportInput = {
@@ -681,9 +682,10 @@ describe('bundles', () => {
       'metrics-server:OutOfSync',
       'ollama:Pending',
       'knative-operator:NotReady',
+      'llm-namespace:Ready',
       'openwebui:Ready',
     ]);
-    expect(r.bundles.summary).toBe('1/7');
+    expect(r.bundles.summary).toBe('2/8');
     // a failed bundle makes the cluster Degraded even while others still roll out
     expect(r.phase).toBe('Degraded');
     expect(r.message).toBe(
@@ -749,6 +751,7 @@ describe('bundles', () => {
       ['knative-operator', 'Pending', 'Fleet has not created this bundle yet'],
       ['knative-serving', 'Pending', 'Fleet has not created this bundle yet'],
       ['litellm', 'Pending', 'Fleet has not created this bundle yet'],
+      ['llm-namespace', 'Pending', 'Fleet has not created this bundle yet'],
       ['local-path-storage', 'Pending', 'Fleet has not created this bundle yet'],
       ['monitoring', 'Pending', 'no BundleDeployment for this cluster yet'],
       ['ollama', 'Pending', 'Fleet has not created this bundle yet'],
@@ -787,7 +790,8 @@ describe('bundles', () => {
   it('says NoBundles for a cluster llmstack did not generate and Fleet sends nothing', () => {
     const c = capiCluster('available', { labels: Object.fromEntries(BUNDLES.map((b) => [`bundle.llmstack.dev/${b}`, '<delete>'])) });
     const r = computeReport({ cluster: c, importMode: 'none' }, undefined, at(0));
-    expect([r.phase, r.bundles.summary, r.conditions.find((x) => x.type === 'BundlesReady')?.reason]).toStrictEqual(['Ready', '0/0', 'NoBundles']);
+    // (not Ready for another reason: its autoscaled pool's autoscaler has not been read)
+    expect([r.phase, r.bundles.summary, r.conditions.find((x) => x.type === 'BundlesReady')?.reason]).toStrictEqual(['Deploying', '0/0', 'NoBundles']);
   });
 });
 
@@ -878,13 +882,14 @@ describe('autoscaler health', () => {
     expect(r.phase).toBe('Ready');
   });
 
-  it('is Unparseable with the parse error, without degrading the cluster', () => {
+  it('is Unparseable with the parse error, which keeps the cluster from Ready', () => {
     const r = computeReport({ ...allReady, autoscaler: observedAutoscaler(parseAutoscalerStatus('garbage: [')) }, undefined, at(0));
     expect(r.autoscaler.health).toBe('Unparseable');
     expect(r.autoscaler.message).toMatch(/^the autoscaler status is neither the text format .* nor valid YAML: /);
     expect(autoCondition(r)?.status).toBe('Unknown');
     expect(autoCondition(r)?.reason).toBe('StatusUnparseable');
-    expect(r.phase).toBe('Ready');
+    expect(r.phase).toBe('Degraded');
+    expect(r.message).toMatch(/^the cluster-autoscaler status cannot be read: the autoscaler status is neither/);
   });
 
   it('needs no autoscaler when no pool is autoscaled', () => {
@@ -893,7 +898,13 @@ describe('autoscaler health', () => {
     expect(r.autoscaler).toStrictEqual({ health: 'NotDeployed', message: 'no cluster-autoscaler-status ConfigMap in the workload cluster' });
     expect(autoCondition(r)).toStrictEqual({ type: 'AutoscalerHealthy', status: 'True', lastTransitionTime: at(0), reason: 'NotRequired', message: 'no node pool is autoscaled' });
     const missing = computeReport({ ...allReady, autoscaler: { kind: 'notDeployed' } }, undefined, at(0));
-    expect([autoCondition(missing)?.status, autoCondition(missing)?.reason, missing.phase]).toStrictEqual(['Unknown', 'StatusNotFound', 'Ready']);
+    // an autoscaled pool whose autoscaler is not known to be healthy: not Ready yet
+    expect([autoCondition(missing)?.status, autoCondition(missing)?.reason, missing.phase]).toStrictEqual(['Unknown', 'StatusNotFound', 'Deploying']);
+    expect(missing.message).toBe('waiting for the cluster-autoscaler: no cluster-autoscaler-status ConfigMap in the workload cluster');
+    const unread = computeReport({ ...allReady, autoscaler: undefined }, undefined, at(0));
+    expect([unread.phase, unread.message]).toStrictEqual(['Deploying', 'waiting for the cluster-autoscaler: the autoscaler status has not been read yet']);
+    // and with no autoscaled pool, Ready needs none
+    expect(r.phase).toBe('Ready');
   });
 
   it('waits while the autoscaler initializes', () => {

@@ -2,7 +2,7 @@
 // idempotence, stale-file deletion and a user's own files.
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile, rm, writeFile, mkdir, readdir } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,8 +82,8 @@ describe('generate into a remote over HTTP', () => {
     const check = join(work, 'check-first');
     await gitAsync('clone', '-q', authedUrl('first'), check);
     expect(git(check, 'rev-list', '--count', 'HEAD')).toBe('1');
-    expect(git(check, 'log', '-1', '--format=%s')).toBe('llmstack: update stack "alpha" (9 units changed)');
-    expect(git(check, 'log', '-1', '--format=%b')).toContain('- cluster default/one: added autoscaler.yaml, cluster.yaml, cni.yaml, fleet.yaml');
+    expect(git(check, 'log', '-1', '--format=%s')).toBe('llmstack: update stack "alpha" (10 units changed)');
+    expect(git(check, 'log', '-1', '--format=%b')).toContain('- cluster default/one: added autoscaler.yaml, cluster.yaml, cni.yaml, controller-access.yaml, fleet.yaml');
     // Credentials are never written into the repository's config.
     expect(await readFile(join(check, 'alpha/.llmstack/owned.json'), 'utf8')).toContain('"stack": "alpha"');
   });
@@ -118,10 +118,10 @@ describe('generate into a remote over HTTP', () => {
     expect(git(check, 'rev-list', '--count', 'HEAD')).toBe('4');
     const subjects = git(check, 'log', '--format=%s').split('\n').sort();
     expect(subjects).toEqual([
-      'llmstack: update stack "left" (10 units changed)',
-      'llmstack: update stack "right" (9 units changed)',
-      'llmstack: update stack "seed" (9 units changed)',
-      'llmstack: update stack "third" (9 units changed)',
+      'llmstack: update stack "left" (11 units changed)',
+      'llmstack: update stack "right" (10 units changed)',
+      'llmstack: update stack "seed" (10 units changed)',
+      'llmstack: update stack "third" (10 units changed)',
     ]);
     for (const s of ['seed', 'left', 'right', 'third']) {
       expect(JSON.parse(await readFile(join(check, s, '.llmstack/owned.json'), 'utf8')).stack).toBe(s);
@@ -147,7 +147,7 @@ describe('generate with a push remote other than the URL Fleet pulls', () => {
       delete process.env.LLMSTACK_GIT_PASSWORD;
     }
     expect(out[0]).toBe(`stack "pf" → ${server.repoUrl('portforward')} (main)`);
-    expect(out[out.length - 1]).toMatch(/^committed [0-9a-f]{12} \(18 added, 0 updated, 0 deleted\), pushed$/);
+    expect(out[out.length - 1]).toMatch(/^committed [0-9a-f]{12} \(22 added, 0 updated, 0 deleted\), pushed$/);
     const check = join(work, 'check-pf');
     await gitAsync('clone', '-q', authedUrl('portforward'), check);
     expect(await readFile(join(check, 'bootstrap/gitrepos.yaml'), 'utf8')).toContain('repo: http://git-server.llmstack-system.svc/llmstack/gitops.git');
@@ -187,6 +187,7 @@ describe('generate into a local working copy', () => {
       'gamma/management/clusters/default/drop/autoscaler.yaml',
       'gamma/management/clusters/default/drop/cluster.yaml',
       'gamma/management/clusters/default/drop/cni.yaml',
+      'gamma/management/clusters/default/drop/controller-access.yaml',
       'gamma/management/clusters/default/drop/fleet.yaml',
     ]);
     expect(res.plan.add).toEqual([]);
@@ -197,7 +198,7 @@ describe('generate into a local working copy', () => {
     expect(await readFile(join(dir, 'README.md'), 'utf8')).toBe('my repo\n');
     expect(await readFile(join(dir, 'gamma/management/clusters/default/keep/notes.md'), 'utf8')).toBe('mine\n');
     expect(git(dir, 'status', '--porcelain')).toBe('');
-    expect(git(dir, 'log', '-1', '--format=%b')).toBe('- cluster default/drop: deleted autoscaler.yaml, cluster.yaml, cni.yaml, fleet.yaml');
+    expect(git(dir, 'log', '-1', '--format=%b')).toBe('- cluster default/drop: deleted autoscaler.yaml, cluster.yaml, cni.yaml, controller-access.yaml, fleet.yaml');
   });
 
   it('refuses to overwrite a file it does not own, leaving the repo as it was', async () => {
@@ -227,6 +228,23 @@ describe('generate into a local working copy', () => {
     expect(await listTree(dir)).toEqual(before);
     expect(await readFile(join(dir, 'zeta/management/clusters/default/one/cluster.yaml'), 'utf8')).toBe(cluster);
     expect(git(dir, 'status', '--porcelain')).toBe('');
+  });
+
+  it('puts a deleted file back with its own permissions when the commit fails', async () => {
+    const dir = join(work, 'modes');
+    await generateToGit(request('eta', ['one'], { dir }));
+    const file = join(dir, 'eta/management/clusters/default/one/cluster.yaml');
+    // git records no 0600 (only the executable bit), so the working copy stays clean.
+    await chmod(file, 0o600);
+    expect(git(dir, 'status', '--porcelain')).toBe('');
+    const content = await readFile(file, 'utf8');
+    await writeFile(join(dir, '.git/index.lock'), '');
+    // Cluster one goes away: its files are deleted, then the commit fails and they come back.
+    const err = await generateToGit(request('eta', ['two'], { dir })).catch((e: unknown) => e);
+    await rm(join(dir, '.git/index.lock'));
+    expect(err).toBeInstanceOf(UserError);
+    expect(await readFile(file, 'utf8')).toBe(content);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
   });
 
   it('writes byte-identical trees for the same spec', async () => {

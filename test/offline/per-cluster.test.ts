@@ -60,7 +60,7 @@ describe('two clusters named edge in namespaces east and west', () => {
 
     // east's Ollama sits behind the key check; it is the only cluster that gets the TLS Secret.
     const ollamaEast = deployedBundle(files, 'bundles/ollama', east)!;
-    expect(ollamaEast.files.get('ollama.yaml')!.map((o) => `${o.kind}/${(o.metadata as { name: string }).name}`)).toStrictEqual([
+    expect(ollamaEast.files.get('ollama.yaml')!.filter((o) => o.kind !== 'NetworkPolicy').map((o) => `${o.kind}/${(o.metadata as { name: string }).name}`)).toStrictEqual([
       'Service/ollama',
       'ConfigMap/ollama-auth',
       'DomainMapping/ollama.east.example.test',

@@ -83,10 +83,11 @@ describe('bundles', () => {
     - {name: a, class: docker-llm, apps: [litellm]}
     - {name: b, class: docker-llm, apps: [ollama], ollamaEndpoint: {host: ollama.b.example.test, tlsSecret: b-tls}}
 `);
-    expect(bundleClosure(s.spec.clusters[0]!, catalog)).toStrictEqual(['litellm', 'local-path-storage', 'metrics-server']);
+    expect(bundleClosure(s.spec.clusters[0]!, catalog)).toStrictEqual(['litellm', 'llm-namespace', 'local-path-storage', 'metrics-server']);
     expect(bundleClosure(s.spec.clusters[1]!, catalog)).toStrictEqual([
       'knative-operator',
       'knative-serving',
+      'llm-namespace',
       'local-path-storage',
       'metrics-server',
       'ollama',
@@ -98,7 +99,7 @@ describe('bundles', () => {
       `  clusters: [{name: a, class: docker-llm, apps: [litellm]}]\n  apps: {litellm: {models: [{name: g, model: openai/gpt-4o-mini, apiKey: {secretRef: {name: openai, key: k}}}]}}\n`,
     );
     const bundles = new Set(renderStack(s, catalog).files.filter((f) => f.path.startsWith('bundles/')).map((f) => f.path.split('/')[1]));
-    expect([...bundles].sort()).toStrictEqual(['litellm', 'local-path-storage', 'metrics-server']);
+    expect([...bundles].sort()).toStrictEqual(['litellm', 'llm-namespace', 'local-path-storage', 'metrics-server']);
   });
 });
 
@@ -197,6 +198,7 @@ describe('autoscaler', () => {
       'Role/team-a/c1-autoscaler',
       'RoleBinding/team-a/c1-autoscaler',
       'Deployment/team-a/c1-autoscaler',
+      'NetworkPolicy/team-a/c1-autoscaler',
     ]);
     const container = (objs[3]!.spec as { template: { spec: { containers: { image: string; args: string[] }[] } } }).template.spec.containers[0]!;
     expect(container.image).toBe('registry.k8s.io/autoscaling/cluster-autoscaler:v1.33.6');

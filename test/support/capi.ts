@@ -7,7 +7,6 @@
 // - the Validating/MutatingWebhookConfigurations of each manager's webhook/manifests.yaml;
 // - CAPD's Docker* CRDs of the same release (module sigs.k8s.io/cluster-api/test), with CAPD's
 //   contract labels and conversion None: CAPD needs Docker, so no controller serves them here.
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -15,7 +14,8 @@ import jsyaml from 'js-yaml';
 import { freePorts, tail, type ControlPlane, type ManagedProcess } from './controlplane.js';
 import { installCrds, type Crd } from './crds.js';
 import { kubeRequest, statusMessage, type KubeObject } from './kube.js';
-import { repoRoot, testbinVersions } from './paths.js';
+import { testbinVersions } from './paths.js';
+import { buildTestbin } from './testbin.js';
 
 export type CapiManagerName = 'core' | 'kubeadm-control-plane' | 'kubeadm-bootstrap';
 
@@ -35,20 +35,9 @@ export interface CapiManagers {
 
 /** The folder of the Cluster API release built by scripts/build-testbin.sh (built once, then cached). */
 export async function capiRelease(version: string, log: (m: string) => void): Promise<string> {
-  const script = path.join(repoRoot, 'scripts/build-testbin.sh');
-  const child = spawn('bash', [script, 'capi', version], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let errTail = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => {
-    const text = d.toString();
-    errTail = (errTail + text).slice(-3000);
-    for (const line of text.split('\n')) if (line.trim()) log(line);
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  const dir = out.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !dir || !existsSync(path.join(dir, 'bin/core')) || !existsSync(path.join(dir, 'config/docker'))) {
-    throw new Error(`scripts/build-testbin.sh capi ${version} failed (exit ${code}):\n${errTail.trim()}`);
+  const dir = await buildTestbin(['capi', version], log);
+  if (!existsSync(path.join(dir, 'bin/core')) || !existsSync(path.join(dir, 'config/docker'))) {
+    throw new Error(`scripts/build-testbin.sh capi ${version}: ${dir} lacks the managers or the CAPD CRDs`);
   }
   return dir;
 }

@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { createRestrictedIdentity, kubeRequest, type RestrictedIdentity } from './kube.js';
-import { repoRoot, testbinVersions } from './paths.js';
+import { testbinVersions } from './paths.js';
+import { buildTestbin } from './testbin.js';
 
 const execFileP = promisify(execFile);
 
@@ -119,7 +120,7 @@ export async function startControlPlane(options: StartControlPlaneOptions = {}):
         return checkBinDir(dir);
       },
     });
-    candidates.push({ source: 'go-build', find: () => buildTestbin(log) });
+    candidates.push({ source: 'go-build', find: async () => checkBinDir(await buildTestbin([], log)) });
   }
   for (const c of candidates) {
     let binDir: string;
@@ -163,23 +164,6 @@ function checkBinDir(dir: string): string {
     }
   }
   return path.resolve(dir);
-}
-
-async function buildTestbin(log: (m: string) => void): Promise<string> {
-  const script = path.join(repoRoot, 'scripts/build-testbin.sh');
-  const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let errTail = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => {
-    const text = d.toString();
-    errTail = (errTail + text).slice(-2000);
-    for (const line of text.split('\n')) if (line.trim()) log(line);
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  const dir = out.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !dir) throw new Error(`scripts/build-testbin.sh failed (exit ${code}): ${errTail.trim().split('\n').pop() ?? ''}`);
-  return checkBinDir(dir);
 }
 
 // ---------- local processes ----------

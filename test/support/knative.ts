@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from './paths.js';
+import { buildTestbin } from './testbin.js';
 
 const run = promisify(execFile);
 
@@ -55,12 +55,10 @@ async function locate(): Promise<string> {
     return given;
   }
   try {
-    const { stdout } = await run('bash', [path.join(repoRoot, 'scripts/build-testbin.sh'), 'knative'], { maxBuffer: 16 << 20 });
-    const dir = stdout.trim().split('\n').at(-1) ?? '';
+    const dir = await buildTestbin(['knative'], (m) => console.error(`[knative-check] ${m}`));
     return path.join(dir, 'knative-check');
   } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`building the Knative checker failed (it needs Go and the Go module proxy): ${(e.stderr ?? '').trim() || e.message}\nBuild it by hand with \`bash scripts/build-testbin.sh knative\` and set KNATIVE_CHECK_BIN to the knative-check binary in the folder it prints.`);
+    throw new Error(`building the Knative checker failed (it needs Go and the Go module proxy): ${(err as Error).message}\nBuild it by hand with \`bash scripts/build-testbin.sh knative\` and set KNATIVE_CHECK_BIN to the knative-check binary in the folder it prints.`);
   }
 }
 

@@ -7,8 +7,10 @@ import { shortHash } from '../names.js';
 import { endpointKeyRef, masterKeyRef } from '../secrets.js';
 import { toYaml } from '../yaml.js';
 import { OLLAMA_URL } from './ollama.js';
+import { restrictedContainerSecurity, restrictedPodSecurity } from './security.js';
 
 export const LITELLM_PORT = 4000;
+export const LITELLM_LABELS = { 'app.kubernetes.io/name': 'litellm' } as const;
 
 export interface LitellmModel {
   name: string;
@@ -114,7 +116,7 @@ export function renderLitellm(stack: Stack, cluster?: Cluster): KubeObject[] {
   const env = litellmEnv(stack, cluster).map((e) => ({ name: e.name, valueFrom: { secretKeyRef: { name: e.secretRef.name, key: e.secretRef.key } } }));
   const configText = toYaml(config);
   const labels = { 'app.kubernetes.io/name': 'litellm', 'app.kubernetes.io/part-of': 'llmstack' };
-  const selector = { 'app.kubernetes.io/name': 'litellm' };
+  const selector = { ...LITELLM_LABELS };
   return [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'litellm-config', labels }, data: { 'config.yaml': configText } },
     {
@@ -122,13 +124,14 @@ export function renderLitellm(stack: Stack, cluster?: Cluster): KubeObject[] {
       kind: 'Deployment',
       metadata: { name: 'litellm', labels },
       spec: {
-        replicas: apps.litellm.replicas,
+        // With an HPA (apps.litellm.autoscaling) the HPA owns the count.
+        replicas: apps.litellm.autoscaling.max > apps.litellm.replicas ? undefined : apps.litellm.replicas,
         selector: { matchLabels: selector },
         template: {
           // A config change must roll the pods: LiteLLM reads its config once at start.
           metadata: { labels, annotations: { 'llmstack.dev/config-hash': shortHash(configText, 12) } },
           spec: {
-            securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: restrictedPodSecurity(10001),
             containers: [
               {
                 name: 'litellm',
@@ -136,14 +139,24 @@ export function renderLitellm(stack: Stack, cluster?: Cluster): KubeObject[] {
                 args: ['--config', '/etc/litellm/config.yaml', '--port', String(LITELLM_PORT)],
                 ports: [{ name: 'http', containerPort: LITELLM_PORT }],
                 env,
+                // Python imports take a while on small nodes; the startup probe holds the others back until then.
+                startupProbe: { httpGet: { path: '/health/liveliness', port: 'http' }, periodSeconds: 5, failureThreshold: 36 },
                 readinessProbe: { httpGet: { path: '/health/readiness', port: 'http' }, periodSeconds: 10 },
-                livenessProbe: { httpGet: { path: '/health/liveliness', port: 'http' }, initialDelaySeconds: 30, periodSeconds: 15 },
-                resources: { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1Gi' } },
-                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-                volumeMounts: [{ name: 'config', mountPath: '/etc/litellm', readOnly: true }],
+                livenessProbe: { httpGet: { path: '/health/liveliness', port: 'http' }, periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
+                resources: { requests: { cpu: '250m', memory: '512Mi', 'ephemeral-storage': '100Mi' }, limits: { cpu: '2', memory: '1Gi', 'ephemeral-storage': '2Gi' } },
+                // Read-only image: the proxy API needs only /tmp. (LiteLLM's admin UI copies its assets at start
+                // and is not served then; llmstack uses the API only.)
+                securityContext: restrictedContainerSecurity(true),
+                volumeMounts: [
+                  { name: 'config', mountPath: '/etc/litellm', readOnly: true },
+                  { name: 'tmp', mountPath: '/tmp' },
+                ],
               },
             ],
-            volumes: [{ name: 'config', configMap: { name: 'litellm-config' } }],
+            volumes: [
+              { name: 'config', configMap: { name: 'litellm-config' } },
+              { name: 'tmp', emptyDir: { sizeLimit: '1Gi' } },
+            ],
           },
         },
       },

@@ -2,12 +2,16 @@
 // min is 0) and the readiness probe holds traffic back until every model is pulled.
 import type { KubeObject } from '../../catalog/types.js';
 import type { Apps } from '../../spec/schema.js';
+import { restrictedContainerSecurity, restrictedPodSecurity } from './security.js';
 
 export const OLLAMA_PORT = 11434;
 export const APPS_NAMESPACE = 'llm';
 export const OLLAMA_URL = `http://ollama.${APPS_NAMESPACE}.svc.cluster.local`;
 /** The longest request Ollama serves; fleet-bundles/knative-serving sets max-revision-timeout-seconds to it. */
 export const OLLAMA_TIMEOUT_SECONDS = 900;
+/** The image has no user of its own; any non-root uid works because HOME and the model cache are volumes. */
+export const OLLAMA_UID = 10001;
+export const OLLAMA_LABELS = { 'app.kubernetes.io/name': 'ollama' } as const;
 
 /** Pinned: the auth proxy in front of an exposed Ollama (nginx's unprivileged image listens on 8080). */
 export const AUTH_PROXY_IMAGE = 'nginxinc/nginx-unprivileged:1.28.0-alpine';
@@ -39,7 +43,8 @@ const AUTH_PROXY_CONF = `server {
 }
 `;
 
-export function renderOllama(apps: Apps, exposure?: OllamaExposure): KubeObject[] {
+/** `placement` (nodeSelector, tolerations) sends Ollama to the GPU pools when it asks for GPUs. */
+export function renderOllama(apps: Apps, placement?: Record<string, unknown>, exposure?: OllamaExposure): KubeObject[] {
   const o = apps.ollama;
   const models = o.models.join(' ');
   const resources = (r: { cpu?: string; memory?: string }, gpu?: { type: string; count: number }) => {
@@ -57,6 +62,8 @@ export function renderOllama(apps: Apps, exposure?: OllamaExposure): KubeObject[
       { name: 'OLLAMA_HOST', value: `0.0.0.0:${OLLAMA_PORT}` },
       { name: 'OLLAMA_MODELS', value: '/models' },
       { name: 'OLLAMA_KEEP_ALIVE', value: '-1' },
+      // Ollama writes its key pair under $HOME/.ollama; the root filesystem is read-only.
+      { name: 'HOME', value: '/tmp' },
       { name: 'LLMSTACK_MODELS', value: models },
     ],
     // Serve first, then pull: the pull talks to the local server; a failed pull is retried.
@@ -64,6 +71,10 @@ export function renderOllama(apps: Apps, exposure?: OllamaExposure): KubeObject[
     args: [
       'ollama serve & pid=$!; for m in $LLMSTACK_MODELS; do until ollama pull "$m"; do sleep 5; done; done; wait $pid',
     ],
+    // Up: the server answers (it does within seconds, before any model is pulled).
+    startupProbe: { httpGet: { path: '/', port: OLLAMA_PORT }, periodSeconds: 2, failureThreshold: 60 },
+    livenessProbe: { httpGet: { path: '/', port: OLLAMA_PORT }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
+    // Ready: every model of the spec is on disk (a first pull of a large model takes minutes).
     readinessProbe: {
       exec: { command: ['/bin/sh', '-c', 'for m in $LLMSTACK_MODELS; do ollama show "$m" >/dev/null 2>&1 || exit 1; done'] },
       initialDelaySeconds: 5,
@@ -74,7 +85,11 @@ export function renderOllama(apps: Apps, exposure?: OllamaExposure): KubeObject[
       requests: resources(o.requests, o.gpu),
       limits: resources(o.limits, o.gpu),
     },
-    volumeMounts: [{ name: 'models', mountPath: '/models' }],
+    securityContext: restrictedContainerSecurity(true),
+    volumeMounts: [
+      { name: 'models', mountPath: '/models' },
+      { name: 'tmp', mountPath: '/tmp' },
+    ],
   };
   const podSpec: Record<string, unknown> = {
     containerConcurrency: 0,
@@ -83,13 +98,14 @@ export function renderOllama(apps: Apps, exposure?: OllamaExposure): KubeObject[
     // (defaulted to 300 s) must be as long. The knative-serving bundle raises Knative's maximum to match.
     timeoutSeconds: OLLAMA_TIMEOUT_SECONDS,
     responseStartTimeoutSeconds: OLLAMA_TIMEOUT_SECONDS,
+    securityContext: restrictedPodSecurity(OLLAMA_UID, { fsGroup: true, knative: true }),
     containers: [container],
-    volumes: [{ name: 'models', emptyDir: { sizeLimit: o.storage } }],
+    volumes: [
+      { name: 'models', emptyDir: { sizeLimit: o.storage } },
+      { name: 'tmp', emptyDir: { sizeLimit: '1Gi' } },
+    ],
   };
-  if (o.gpu) {
-    podSpec.nodeSelector = { 'nvidia.com/gpu.present': 'true' };
-    podSpec.tolerations = [{ key: o.gpu.type, operator: 'Exists', effect: 'NoSchedule' }];
-  }
+  if (o.gpu && placement) Object.assign(podSpec, placement);
   if (exposure) exposeThroughAuthProxy(podSpec, container, exposure);
   const objects: KubeObject[] = [
     {
@@ -99,7 +115,7 @@ export function renderOllama(apps: Apps, exposure?: OllamaExposure): KubeObject[
       spec: {
         template: {
           metadata: {
-            labels: { 'app.kubernetes.io/name': 'ollama' },
+            labels: { ...OLLAMA_LABELS },
             annotations: {
               'autoscaling.knative.dev/metric': 'concurrency',
               'autoscaling.knative.dev/target': String(o.scale.target),
