@@ -156,7 +156,7 @@ export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonl
       ...renderLitellm(stack, c),
       ...litellmScaling(stack.spec.apps),
       ...(stack.spec.apps.litellm.ingress ? [renderIngress('litellm', stack.spec.apps.litellm.ingress, { ...LITELLM_LABELS, 'app.kubernetes.io/part-of': 'llmstack' })] : []),
-      ...(policies ? litellmPolicies(stack) : []),
+      ...(policies ? litellmPolicies(stack, c) : []),
     ];
     // Secrets every LiteLLM reads (the master key, hosted providers' keys) ride on the bundle itself.
     const shared = [...new Set(litellmEnv(stack).map((e) => e.secretRef.name))].sort();
