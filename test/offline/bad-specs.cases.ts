@@ -384,7 +384,7 @@ bad.yaml:7:13: spec.clusters[0].name: "One" must be a DNS-1123 label: lower-case
 bad.yaml:11:26: spec.clusters[1].class: unknown ClusterClass "aws-llm"
   fix: use one of: "docker-llm", or add {name: aws-llm, provider: docker} to spec.clusterClasses
 bad.yaml:11:42: spec.clusters[1].apps[0]: unknown app "comfyui"
-  fix: use one of: "knative-operator", "knative-serving", "litellm", "local-path-storage", "metrics-server", "ollama", "openwebui"
+  fix: use one of: "knative-operator", "knative-serving", "litellm", "llm-namespace", "local-path-storage", "metrics-server", "nvidia-device-plugin", "ollama", "openwebui"
 bad.yaml:11:95: spec.clusters[1].network.services[0]: service block "10.0.0.0/16" overlaps pod block "10.0.0.0/8": a Service IP would also be a pod IP
   fix: choose blocks that do not overlap, e.g. pods ["192.168.0.0/16"] and services ["10.128.0.0/12"]`,
   },
