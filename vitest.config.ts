@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `offline` needs Node, git and Go (test tools built from Go modules, cached); `cluster`
-// talks to a real kube-apiserver started once per run by test/support/global-setup.ts.
+// Three projects: `offline` needs Node, git and Go (test tools built from Go modules, cached); `litellm`
+// runs LiteLLM's proxy from PyPI (python3); `cluster` talks to a real kube-apiserver started once per
+// run by test/support/global-setup.ts.
 export default defineConfig({
   test: {
     projects: [
@@ -10,6 +11,16 @@ export default defineConfig({
           name: 'offline',
           include: ['test/offline/**/*.test.ts'],
           testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          // The real LiteLLM proxy from PyPI (scripts/install-litellm.sh, cached) on loopback ports.
+          name: 'litellm',
+          include: ['test/litellm/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
         },
       },
       {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fails when a test control plane outlived its run: etcd, kube-apiserver or a process it started (the
-# Cluster API managers), or a temp dir,
-# whose owning process (the pid in the llmstack-cp-<pid>-XXXXXX name) is gone. Control planes of runs
+# Fails when a test control plane or LiteLLM proxy outlived its run: etcd, kube-apiserver, a process
+# it started (the Cluster API managers), litellm or nginx, or a temp dir, whose owning process (the pid
+# in the llmstack-cp-<pid>-XXXXXX or llmstack-litellm-<pid>-XXXXXX name) is gone. Control planes of runs
 # still in progress are left alone. Waits a little first: a crashed owner's watchdog needs a few seconds.
 set -euo pipefail
 
@@ -11,25 +11,25 @@ deadline=$((SECONDS + ${1:-15}))
 
 leftovers() {
   local d pid cmd comm
-  for d in "$tmp"/llmstack-cp-*-* "$tmp"/llmstack-k3s-*-*; do
+  for d in "$tmp"/llmstack-cp-*-* "$tmp"/llmstack-k3s-*-* "$tmp"/llmstack-litellm-*-*; do
     [[ -e "$d" ]] || continue
     pid=${d##*/llmstack-}
     pid=${pid#*-}
     pid=${pid%%-*}
     kill -0 "$pid" 2>/dev/null || echo "temp dir $d (owner $pid gone)"
   done
-  # Every process of a control plane names its temp dir in its arguments.
+  # Every process of a control plane or a LiteLLM test names its temp dir in its arguments.
   for p in /proc/[0-9]*; do
     comm=$(cat "$p/comm" 2>/dev/null) || continue
     cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-    [[ "$cmd" =~ llmstack-cp-([0-9]+)- ]] || continue
-    kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || echo "process ${p#/proc/} $comm (owner ${BASH_REMATCH[1]} gone)"
+    [[ "$cmd" =~ llmstack-(cp|litellm)-([0-9]+)- ]] || continue
+    kill -0 "${BASH_REMATCH[2]}" 2>/dev/null || echo "process ${p#/proc/} $comm (owner ${BASH_REMATCH[2]} gone)"
   done
 }
 
 while :; do
   found=$(leftovers)
-  [[ -z "$found" ]] && { echo "check-no-leftovers: no test control plane left behind"; exit 0; }
+  [[ -z "$found" ]] && { echo "check-no-leftovers: no test control plane or LiteLLM proxy left behind"; exit 0; }
   ((SECONDS < deadline)) || break
   sleep 1
 done

@@ -934,7 +934,25 @@ step_gitrepos() {
       RUN_COUNT=$((RUN_COUNT + 1))
     fi
   done < <(sed -n 's/^  namespace: //p' "$file" | sort -u)
+  ensure_app_secrets
   apply_manifests -f "$file"
+}
+
+# The Secrets the apps read live beside the app bundles and reach the workload clusters through
+# Fleet (docs/adr/0010-secrets-reach-clusters-through-fleet.md): llmstack makes its own keys (the
+# LiteLLM master key) once; Secrets you provide (hosted models' API keys) are named if missing.
+ensure_app_secrets() {
+  printf '    $ %s\n' "$(quote_cmd node bin/llmstack.js secrets --spec "$STATE_DIR/spec.yaml")"
+  [[ $DRY_RUN == 1 ]] && return 0
+  local out rc=0
+  out=$(llmstack_cli secrets --spec "$STATE_DIR/spec.yaml" --kubeconfig "$KUBECONFIG" 2>&1) || rc=$?
+  printf '%s\n' "$out" | sed 's/^/    /'
+  [[ $out == *" created "* ]] && RUN_COUNT=$((RUN_COUNT + 1))
+  case $rc in
+    0) ;;
+    4) warn "some Secrets the apps need are missing (above): create them; Fleet deploys those apps once they exist" ;;
+    *) die "llmstack secrets failed (exit $rc)" ;;
+  esac
 }
 
 # ---------------------------------------------------------------- step: controller

@@ -23,7 +23,7 @@ export const EXIT_MEANINGS: Record<ExitCode, string> = {
   1: 'a bug in llmstack (please report it)',
   2: 'usage or input: unknown command or flag, bad flag value, invalid spec or kubeconfig',
   3: 'Git: remote unreachable, credentials refused, push rejected',
-  4: 'differences (diff), invalid objects (validate), a cluster not Ready (status)',
+  4: 'differences (diff), invalid objects (validate), a cluster not Ready (status), a Secret missing (secrets, status)',
   5: 'the cluster: API server unreachable, request refused, CRD missing, leader lease lost',
 };
 
@@ -37,6 +37,7 @@ export const COMMAND_EXITS = {
   diff: [EXIT.ok, EXIT.invalidInput, EXIT.git, EXIT.changes],
   validate: [EXIT.ok, EXIT.invalidInput, EXIT.changes, EXIT.cluster],
   status: [EXIT.ok, EXIT.invalidInput, EXIT.changes, EXIT.cluster],
+  secrets: [EXIT.ok, EXIT.invalidInput, EXIT.changes, EXIT.cluster],
   controller: [EXIT.ok, EXIT.invalidInput, EXIT.cluster],
   schema: [EXIT.ok, EXIT.invalidInput],
 } as const satisfies Record<string, readonly ExitCode[]>;

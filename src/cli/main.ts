@@ -12,6 +12,7 @@ import { controllerCommand } from './controller.js';
 import { diffCommand } from './diff.js';
 import { generateCommand } from './generate.js';
 import { initCommand } from './init.js';
+import { secretsCommand } from './secrets.js';
 import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
 
@@ -146,6 +147,20 @@ export function buildProgram(): Command {
     .action(async (o) => {
       const diffs = await diffCommand(o, print, note);
       process.exitCode = diffs.length > 0 ? EXIT.changes : EXIT.ok;
+    });
+
+  program
+    .command('secrets')
+    .description("make the Secrets the clusters read exist on the management cluster: create llmstack's own keys, name missing ones (exit 4 when some are missing)")
+    .addOption(specOpt())
+    .addOption(kubeconfigOpt('kubeconfig of the management cluster (default: $KUBECONFIG, ~/.kube/config)'))
+    .addOption(contextOpt())
+    .option('--check', 'only report; create nothing')
+    .addOption(bundlesOpt())
+    .addOption(outputOpt(['text', 'json']))
+    .addHelpText('after', examples(['llmstack secrets --spec llmstack.yaml', 'llmstack secrets --spec llmstack.yaml --check -o json', 'llmstack secrets -s llmstack.yaml --context kind-llmstack']))
+    .action(async (o) => {
+      process.exitCode = await secretsCommand(o, print, note);
     });
 
   program

@@ -2,9 +2,10 @@
 import type { KubeClientConfig } from '../kube/config.js';
 import { EXIT, UserError } from '../errors.js';
 import { clusterError, loadKubeConfig } from '../kube/client.js';
-import { isNotFound, listObjects } from '../kube/http.js';
+import { getObject, isKubeError, isNotFound, listObjects } from '../kube/http.js';
 import { Informer } from '../kube/informer.js';
 import { RESOURCES, type KubeObject } from '../kube/resources.js';
+import { LABEL } from '../render/labels.js';
 import { formatOutput } from './common.js';
 import { usableStatus, type LLMClusterStatus } from '../controller/types.js';
 
@@ -84,14 +85,74 @@ const shownKey = (items: LLMClusterObject[]) => JSON.stringify(items.map((i) => 
 const sorted = (items: LLMClusterObject[]) =>
   [...items].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
 
+export interface MissingSecret {
+  namespace: string;
+  name: string;
+  /** Fleet Bundles (namespace/name) that name it in downstreamResources. */
+  bundles: string[];
+}
+
+interface BundleWithDownstream {
+  metadata: { name: string; namespace: string };
+  spec?: { downstreamResources?: { kind?: string; name?: string }[]; targets?: { downstreamResources?: { kind?: string; name?: string }[] }[] };
+}
+
+/**
+ * Secrets that llmstack's Bundles name in downstreamResources (bundle-wide or per target) but that do
+ * not exist in the Bundle's namespace: Fleet cannot copy them, so those bundles do not deploy.
+ * `undefined` when it cannot tell (no Fleet, the server busy); a line of text when Bundles or Secrets may
+ * not be read.
+ */
+export async function missingBundleSecrets(kc: KubeClientConfig): Promise<MissingSecret[] | string | undefined> {
+  let bundles: BundleWithDownstream[];
+  try {
+    bundles = (await listObjects(kc, RESOURCES.fleetBundle, { labelSelector: LABEL.stack })).items as unknown as BundleWithDownstream[];
+  } catch (e) {
+    // Best effort beside the reports: a missing Fleet or a server still starting up is not worth a line.
+    if (isKubeError(e, 403)) return `cannot list Fleet Bundles to check their Secrets: ${(e as Error).message}`;
+    return undefined;
+  }
+  const wanted = new Map<string, MissingSecret>();
+  for (const b of bundles) {
+    const refs = [...(b.spec?.downstreamResources ?? []), ...(b.spec?.targets ?? []).flatMap((t) => t.downstreamResources ?? [])];
+    for (const r of refs) {
+      if (r.kind?.toLowerCase() !== 'secret' || !r.name) continue;
+      const id = `${b.metadata.namespace}/${r.name}`;
+      const m = wanted.get(id) ?? { namespace: b.metadata.namespace, name: r.name, bundles: [] };
+      if (!m.bundles.includes(`${b.metadata.namespace}/${b.metadata.name}`)) m.bundles.push(`${b.metadata.namespace}/${b.metadata.name}`);
+      wanted.set(id, m);
+    }
+  }
+  const missing: MissingSecret[] = [];
+  for (const m of [...wanted.values()].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))) {
+    try {
+      if (!(await getObject(kc, RESOURCES.secret, m.namespace, m.name))) missing.push({ ...m, bundles: m.bundles.sort() });
+    } catch (e) {
+      if (isKubeError(e, 403)) return `cannot check the Secrets the bundles need: ${(e as Error).message}`;
+      return undefined;
+    }
+  }
+  return missing;
+}
+
+export function formatMissingSecrets(missing: MissingSecret[] | string | undefined): string {
+  if (missing === undefined || (Array.isArray(missing) && missing.length === 0)) return '';
+  if (typeof missing === 'string') return `\n${missing}`;
+  const lines = missing.map((m) => `  ${m.namespace}/${m.name} (needed by ${m.bundles.join(', ')})`);
+  return `\nmissing Secrets (Fleet cannot deliver these bundles until they exist; \`llmstack secrets --spec FILE\` makes llmstack's own and names the rest):\n${lines.join('\n')}`;
+}
+
 export async function statusCommand(o: StatusOptions, print: (s: string) => void, signal?: AbortSignal, note: (s: string) => void = () => undefined): Promise<number> {
   const kc = await loadKubeConfig(o.kubeconfig, o.context);
   const namespace = o.allNamespaces ? undefined : o.namespace;
   // The first answer comes from a list, so an unreachable server or a missing CRD is an error (exit 5)
   // rather than a watch retrying in silence.
   const items = await listReports(kc, namespace);
-  print(render(items, o.output));
-  if (!o.watch) return items.every((i) => usableStatus(i.status)?.phase === 'Ready') ? EXIT.ok : EXIT.changes;
+  // The table also names Secrets the bundles need and Fleet cannot find; json/yaml stay the reports.
+  const found = o.output === 'json' || o.output === 'yaml' ? undefined : await missingBundleSecrets(kc);
+  print(`${render(items, o.output)}${formatMissingSecrets(found)}`);
+  const missing = Array.isArray(found) && found.length > 0;
+  if (!o.watch) return items.every((i) => usableStatus(i.status)?.phase === 'Ready') && !missing ? EXIT.ok : EXIT.changes;
   await watchReports(kc, namespace, items, (now) => print(render(now, o.output)), signal, note);
   return EXIT.ok;
 }

@@ -10,11 +10,17 @@ export function clusterNamespace(stack: Stack, cluster: Cluster): string {
   return cluster.namespace ?? stack.spec.capi.namespace;
 }
 
+/** Selects exactly one cluster of the stack: names repeat across namespaces, so both are needed. */
+export function clusterSelector(stack: Stack, cluster: Cluster): { matchLabels: Record<string, string> } {
+  return { matchLabels: { [LABEL.stack]: stack.metadata.name, [LABEL.clusterNamespace]: clusterNamespace(stack, cluster), [LABEL.cluster]: cluster.name } };
+}
+
 /** Labels that make Fleet bundles and the controller find this cluster. */
 export function clusterLabels(stack: Stack, cluster: Cluster, bundles: readonly string[]): Record<string, string> {
   const labels: Record<string, string> = { ...cluster.labels };
   labels[LABEL.stack] = stack.metadata.name;
   labels[LABEL.cluster] = cluster.name;
+  labels[LABEL.clusterNamespace] = clusterNamespace(stack, cluster);
   labels[LABEL.managedBy] = MANAGED_BY;
   for (const b of bundles) labels[`${LABEL.bundlePrefix}${b}`] = 'true';
   labels[LABEL.importStrategy] = stack.spec.import.strategy;

@@ -4,6 +4,8 @@ export const LABEL = {
   /** Every object llmstack generates for a stack, and every Cluster it manages (the controller's selector). */
   stack: 'llmstack.dev/stack',
   cluster: 'llmstack.dev/cluster',
+  /** The CAPI Cluster's namespace: with the name, what per-cluster customizations select on. */
+  clusterNamespace: 'llmstack.dev/cluster-namespace',
   /** On a Fleet bundle (from fleet.yaml labels): which catalog bundle it is. */
   bundle: 'llmstack.dev/bundle',
   /** On a Cluster: `bundle.llmstack.dev/<bundle>: "true"` for every bundle it should get. */

@@ -132,6 +132,7 @@ function clusterFromRaw(raw: unknown, parsed: Cluster | undefined): ClusterView 
       return { class: pool.class === undefined ? 'default-worker' : str(pool.class), gpu: isRecord(pool.capacity) && pool.capacity.gpu !== undefined, taints: [] };
     }),
     apps: raw.apps === undefined ? [...APP_NAMES] : Array.isArray(raw.apps) ? raw.apps.filter((a): a is string => typeof a === 'string' && a !== '') : [],
+    ollamaEndpoint: isRecord(raw.ollamaEndpoint) && typeof raw.ollamaEndpoint.host === 'string' ? { host: raw.ollamaEndpoint.host } : undefined,
   };
 }
 

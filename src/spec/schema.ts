@@ -85,7 +85,7 @@ const labels = z.record(labelKey, labelValue);
 /** A reference to a key of a Kubernetes Secret: the only way a spec may carry a credential. */
 export const SecretKeyRef = z.strictObject({
   secretRef: z.strictObject({
-    name: dns1123Label.describe('Secret name, in the namespace the app runs in'),
+    name: dns1123Label.describe("Secret on the management cluster, in the app bundles' namespace (fleet-default, or the cluster's namespace with caapf); Fleet copies it to the cluster"),
     key: z.string().min(1).describe('key inside the Secret'),
   }),
 });
@@ -145,6 +145,11 @@ const nodePool = z
     }
   });
 
+const hostname = z
+  .string()
+  .max(253)
+  .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]([-a-z0-9]*[a-z0-9])?$/, { message: 'must be a DNS name such as "ollama.models.example.com"' });
+
 export const ClusterSchema = z
   .strictObject({
     name: clusterName,
@@ -191,6 +196,13 @@ export const ClusterSchema = z
       .min(1)
       .prefault([{ name: 'md-0', autoscaling: { min: 1, max: 3 } }]),
     apps: z.array(z.string().min(1)).default([...APP_NAMES]).describe('app bundles to deploy to this cluster'),
+    ollamaEndpoint: z
+      .strictObject({
+        host: hostname.describe("DNS name that resolves to this cluster's Kourier load balancer"),
+        tlsSecret: dns1123Label.describe('kubernetes.io/tls Secret for the host, on the management cluster beside the app bundles'),
+      })
+      .optional()
+      .describe("serve this cluster's Ollama to other clusters' LiteLLM over HTTPS, with a generated key"),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
@@ -270,7 +282,7 @@ const litellm = z.strictObject({
     .prefault({})
     .describe('HorizontalPodAutoscaler on CPU; max equal to replicas turns it off'),
   models: z.array(LitellmModel).default([]).describe('defaults to one entry per Ollama model'),
-  masterKey: SecretKeyRef.optional().describe('Secret holding the gateway admin key'),
+  masterKey: SecretKeyRef.optional().describe('Secret holding the gateway admin key; default: <stack>-litellm-master-key, made by `llmstack secrets`'),
   ingress: ingress.optional().describe('expose the gateway outside the cluster'),
 }).refine((l) => l.autoscaling.max >= l.replicas, {
   message: 'autoscaling.max must not be smaller than replicas (the autoscaler never goes below replicas)',

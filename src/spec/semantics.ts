@@ -1,6 +1,7 @@
 // Checks that need more than one field or the catalog: references between spec entries, worker
 // classes the chosen ClusterClass really has, apps the catalog really ships.
 import type { Catalog } from '../catalog/types.js';
+import { ollamaTag } from '../render/apps/litellm.js';
 import type { PathKey } from './load.js';
 import type { Stack } from './schema.js';
 
@@ -35,10 +36,11 @@ export interface ClusterView {
   class?: string;
   nodePools: { class?: string; gpu: boolean; taints: { key: string; effect: string }[] }[];
   apps: string[];
+  ollamaEndpoint?: { host: string };
 }
 
 export function clusterView(c: Spec['clusters'][number]): ClusterView {
-  return { name: c.name, namespace: c.namespace, class: c.class, nodePools: c.nodePools.map((p) => ({ class: p.class, gpu: Boolean(p.capacity?.gpu), taints: p.taints })), apps: c.apps };
+  return { name: c.name, namespace: c.namespace, class: c.class, nodePools: c.nodePools.map((p) => ({ class: p.class, gpu: Boolean(p.capacity?.gpu), taints: p.taints })), apps: c.apps, ollamaEndpoint: c.ollamaEndpoint };
 }
 
 export function partsOf(stack: Stack): SpecParts {
@@ -138,6 +140,49 @@ export function checkSemantics(spec: SpecParts, catalog: Catalog): SemanticIssue
       seenApps.add(a);
     });
 
+    if (c.ollamaEndpoint && !c.apps.includes('ollama')) {
+      issues.push({
+        path: ['spec', 'clusters', i, 'ollamaEndpoint'],
+        message: `cluster "${c.name ?? `#${i + 1}`}" exposes an Ollama endpoint but does not run Ollama`,
+        fix: 'add ollama to this cluster\'s apps, or remove ollamaEndpoint',
+      });
+    }
+    if (c.ollamaEndpoint) {
+      const other = spec.clusters.findIndex((o, k) => k < i && o?.ollamaEndpoint?.host === c.ollamaEndpoint!.host);
+      if (other >= 0) {
+        issues.push({
+          path: ['spec', 'clusters', i, 'ollamaEndpoint', 'host'],
+          message: `host "${c.ollamaEndpoint.host}" is already the endpoint of cluster "${spec.clusters[other]!.name ?? `#${other + 1}`}"`,
+          fix: 'give each cluster its own DNS name',
+        });
+      }
+    }
+    if (c.apps.includes('openwebui') && !c.apps.includes('litellm')) {
+      issues.push({
+        path: ['spec', 'clusters', i, 'apps'],
+        message: `cluster "${c.name ?? `#${i + 1}`}" runs openwebui without litellm: Open WebUI talks to the LiteLLM of its own cluster`,
+        fix: 'add litellm to this cluster\'s apps, or remove openwebui',
+      });
+    }
+    if (c.apps.includes('litellm') && !c.apps.includes('ollama')) {
+      // The spec's models, or one per Ollama model when it lists none (see litellmModels).
+      const needsOllama =
+        spec.litellmModels.length > 0
+          ? spec.litellmModels.filter((m): m is NonNullable<typeof m> => m !== undefined && ollamaTag(m) !== undefined)
+          : (spec.ollama?.models ?? []).map((m) => ({ name: m }));
+      const servers = spec.clusters.filter((o) => o?.apps.includes('ollama') && o.ollamaEndpoint);
+      if (needsOllama.length > 0 && servers.length === 0) {
+        const serving = spec.clusters.filter((o) => o?.apps.includes('ollama')).map((o, k) => o!.name ?? `#${k + 1}`);
+        issues.push({
+          path: ['spec', 'clusters', i, 'apps'],
+          message: `cluster "${c.name ?? `#${i + 1}`}" runs litellm without ollama, and no cluster exposes its Ollama, so ${list(needsOllama.map((m) => m.name))} would be routed nowhere`,
+          fix: serving.length > 0
+            ? `give a cluster that runs ollama (${list(serving)}) an endpoint: ollamaEndpoint: {host: DNS-NAME, tlsSecret: TLS-SECRET}; or add ollama to this cluster's apps`
+            : "add ollama to this cluster's apps, or to another cluster's apps with ollamaEndpoint: {host: DNS-NAME, tlsSecret: TLS-SECRET}",
+        });
+      }
+    }
+
     if (spec.ollama?.gpu && c.apps.includes('ollama') && !c.nodePools.some((p) => p.gpu || p.class?.includes('gpu'))) {
       issues.push({
         path: ['spec', 'clusters', i, 'nodePools'],
@@ -157,14 +202,14 @@ export function checkSemantics(spec: SpecParts, catalog: Catalog): SemanticIssue
     modelNames.add(m.name);
     const [provider, ...rest] = m.model.split('/');
     const target = rest.join('/');
-    if (provider === 'ollama' && !m.apiBase && spec.ollama && !ollamaModels.has(target)) {
+    if ((provider === 'ollama' || provider === 'ollama_chat') && !m.apiBase && spec.ollama && !ollamaModels.has(target)) {
       issues.push({
         path: ['spec', 'apps', 'litellm', 'models', i, 'model'],
         message: `routes to Ollama model "${target}", which apps.ollama.models does not pull`,
         fix: `add "${target}" to spec.apps.ollama.models (now ${list(ollamaModels)})`,
       });
     }
-    if (provider !== 'ollama' && !m.apiKey && !m.apiBase) {
+    if (provider !== 'ollama' && provider !== 'ollama_chat' && !m.apiKey && !m.apiBase) {
       issues.push({
         path: ['spec', 'apps', 'litellm', 'models', i, 'apiKey'],
         message: `model "${m.name}" goes to the public provider "${provider}" but has no apiKey`,

@@ -1,6 +1,10 @@
-// The CLI's exit codes that need an API server (status 0 and 4, the controller's 5 on a lost Lease), and
+// The CLI's exit codes that need an API server (status and secrets 0 and 4, the controller's 5 on a lost
+// Lease), and
 // `status --watch` following a watch rather than polling.
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { listReports, watchReports, type LLMClusterObject } from '../../src/cli/status.js';
@@ -139,4 +143,30 @@ describeCluster('llmstack controller', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   }, 90_000);
+});
+
+describeCluster('llmstack secrets', () => {
+  it('exits 4 while a Secret the user provides is missing, 0 once it exists', async () => {
+    const t = testCluster();
+    const ns = await t.freshNamespace('cli-secrets');
+    const dir = await mkdtemp(join(tmpdir(), 'llmstack-cli-secrets-'));
+    try {
+      const spec = join(dir, 'spec.yaml');
+      await writeFile(
+        spec,
+        `apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: clisec}\nspec:\n  import: {strategy: caapf}\n  clusters: [{name: one, namespace: ${ns}, class: docker-llm}]\n  apps:\n    litellm:\n      models:\n        - {name: gpt, model: openai/gpt-4o-mini, apiKey: {secretRef: {name: openai, key: api-key}}}\n`,
+      );
+      const missing = await cli(['secrets', '-s', spec, '--kubeconfig', t.kubeconfigPath]);
+      expect(missing.code, missing.stderr).toBe(4);
+      expect(missing.stdout).toContain(`${ns}/clisec-litellm-master-key  created`);
+      expect(missing.stdout).toContain(`${ns}/openai: kubectl -n ${ns} create secret generic openai --from-literal=api-key=VALUE`);
+
+      await kubeRequest(t.kubeConfig, 'POST', apiPath(RESOURCES.secret, ns), { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'openai' }, stringData: { 'api-key': 'sk-user' } } });
+      const ok = await cli(['secrets', '-s', spec, '--kubeconfig', t.kubeconfigPath, '-o', 'json']);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect((JSON.parse(ok.stdout) as { name: string; state: string }[]).map((r) => `${r.name} ${r.state}`)).toStrictEqual(['clisec-litellm-master-key present', 'openai present']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -243,6 +243,12 @@ describeCluster('scripts/deploy-infra.sh', () => {
     const apps = getJson<{ spec: { repo: string; paths: string[] } }>('gitrepos.fleet.cattle.io', '-n', 'fleet-default', 'quickstart-apps');
     expect(management?.spec).toMatchObject({ repo: IN_CLUSTER_URL, paths: ['management'] });
     expect(apps?.spec).toMatchObject({ repo: IN_CLUSTER_URL, paths: ['bundles'] });
+    // the LiteLLM master key, made on the management cluster beside the app bundles, never printed
+    const masterKey = getJson<{ data: Record<string, string> }>('-n', 'fleet-default', 'secret/quickstart-litellm-master-key');
+    const keyValue = Buffer.from(masterKey?.data['master-key'] ?? '', 'base64').toString();
+    expect(keyValue).toMatch(/^sk-[0-9a-f]{64}$/);
+    expect(first.out).not.toContain(keyValue);
+    expect(first.out).toContain('fleet-default/quickstart-litellm-master-key  created');
 
     // the controller: its image built from this checkout and loaded into the node, its objects applied
     if (existsSync(path.join(repoRoot, 'manifests/controller'))) {

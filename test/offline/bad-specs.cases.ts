@@ -251,6 +251,29 @@ bad.yaml:10:51: spec.clusters[0].nodePools[0].autoscaling.max: expected a number
   fix: write spec.clusters[0].nodePools[0].autoscaling.max as a number`,
   },
 
+  {
+    name: 'a LiteLLM-only cluster with no exposed Ollama to route to',
+    spec: GOOD.replace('spec:\n  clusters:\n', 'spec:\n  clusters:\n    - {name: gpu, class: docker-llm, apps: [ollama]}\n').replace('      class: docker-llm\n      nodePools', '      class: docker-llm\n      apps: [litellm]\n      nodePools'),
+    message: `bad.yaml: 1 problem in the spec
+bad.yaml:10:13: spec.clusters[1].apps: cluster "one" runs litellm without ollama, and no cluster exposes its Ollama, so "qwen2.5:0.5b" would be routed nowhere
+  fix: give a cluster that runs ollama ("gpu") an endpoint: ollamaEndpoint: {host: DNS-NAME, tlsSecret: TLS-SECRET}; or add ollama to this cluster's apps`,
+  },
+  {
+    name: 'Open WebUI without LiteLLM on its cluster',
+    spec: withClusterLine('      apps: [ollama, openwebui]'),
+    message: `bad.yaml: 1 problem in the spec
+bad.yaml:9:13: spec.clusters[0].apps: cluster "one" runs openwebui without litellm: Open WebUI talks to the LiteLLM of its own cluster
+  fix: add litellm to this cluster's apps, or remove openwebui`,
+  },
+  {
+    name: 'an Ollama endpoint on a cluster without Ollama',
+    spec: withClusterLine('      apps: [litellm]\n      ollamaEndpoint: {host: ollama.one.example.test, tlsSecret: one-tls}'),
+    message: `bad.yaml: 2 problems in the spec
+bad.yaml:9:13: spec.clusters[0].apps: cluster "one" runs litellm without ollama, and no cluster exposes its Ollama, so "qwen2.5:0.5b" would be routed nowhere
+  fix: add ollama to this cluster's apps, or to another cluster's apps with ollamaEndpoint: {host: DNS-NAME, tlsSecret: TLS-SECRET}
+bad.yaml:10:23: spec.clusters[0].ollamaEndpoint: cluster "one" exposes an Ollama endpoint but does not run Ollama
+  fix: add ollama to this cluster's apps, or remove ollamaEndpoint`,
+  },
   // --- hostile specs -------------------------------------------------------------------------
   { name: 'a list as a mapping key', spec: `${GOOD}  ? [a, b]\n  : c\n`, message: `bad.yaml: 1 problem in the spec
 bad.yaml:11:5: (document): a list or mapping is used as a key

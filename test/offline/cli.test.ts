@@ -214,6 +214,16 @@ describe('the exit-code table', () => {
     const r = await cli(['validate', '-s', join(work, 'exit-gen.yaml'), '--server', '--kubeconfig', await deadKubeconfig()]);
     expect(r).toMatchObject({ code: 5, stderr: expect.stringContaining('https://127.0.0.1:1 is unreachable') });
   });
+  exits('secrets', 2, 'a spec that is not valid', async () => {
+    await writeFile(join(work, 'exit-secrets-bad.yaml'), 'apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: Bad}\n');
+    const r = await cli(['secrets', '-s', join(work, 'exit-secrets-bad.yaml'), '--kubeconfig', await deadKubeconfig()]);
+    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('metadata.name') });
+  });
+  exits('secrets', 5, 'the API server refuses connections', async () => {
+    const r = await cli(['secrets', '-s', join(work, 'exit-gen.yaml'), '--kubeconfig', await deadKubeconfig()]);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toContain('cannot read or create the Secrets: https://127.0.0.1:1 is unreachable');
+  });
   exits('status', 2, 'a context the kubeconfig does not have', async () => {
     const r = await cli(['status', '--kubeconfig', await deadKubeconfig(), '--context', 'third']);
     expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('context "third" is not in contexts') });
@@ -262,7 +272,7 @@ describe('the exit-code table', () => {
   });
 
   it('covers every code of every command, offline or in test/cluster/cli.test.ts', () => {
-    const inCluster = ['status 0', 'status 4', 'controller 5'];
+    const inCluster = ['status 0', 'status 4', 'controller 5', 'secrets 0', 'secrets 4'];
     const listed = Object.entries(COMMAND_EXITS).flatMap(([c, codes]) => codes.map((code) => `${c} ${code}`));
     expect(listed.filter((k) => !covered.has(k)).sort()).toStrictEqual(inCluster.sort());
   });

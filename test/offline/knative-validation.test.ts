@@ -43,7 +43,9 @@ function knativeFiles(files: RenderedFile[]): KnativeFile[] {
       .filter((o) => o.apiVersion.startsWith('serving.knative.dev/'))
       .map((o) => `${o.kind}/${o.metadata?.name}`);
     if (!objects.length) continue;
-    const fleet = files.find((f) => f.path === path.posix.join(path.posix.dirname(file.path), 'fleet.yaml'));
+    // A per-cluster overlay (bundles/<bundle>/overlays/<ns>.<name>/) is applied by its bundle's fleet.yaml.
+    const bundleDir = path.posix.dirname(file.path).replace(/\/overlays\/[^/]+$/, '');
+    const fleet = files.find((f) => f.path === path.posix.join(bundleDir, 'fleet.yaml'));
     const namespace = fleet ? (parseDocument(fleet.content).get('defaultNamespace') as string | undefined) : undefined;
     if (!namespace) throw new Error(`${file.path}: its bundle's fleet.yaml names no defaultNamespace`);
     out.push({ file, namespace, objects });

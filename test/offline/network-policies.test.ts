@@ -6,10 +6,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
 import { renderStack } from '../../src/render/index.js';
-import { litellmModels } from '../../src/render/apps/litellm.js';
+import { litellmModels, ollamaServers } from '../../src/render/apps/litellm.js';
 import { parseSpec } from '../../src/spec/load.js';
 import type { Stack } from '../../src/spec/schema.js';
 import { exampleFiles, exampleFor } from '../support/examples.js';
+import { deployedBundle, renderedClusterLabels } from '../support/fleet-deploy.js';
 import { allowed, inCidr, selects, type Endpoint, type NetworkPolicy, type World } from '../support/netpol.js';
 import { openwebuiValuesOf } from '../support/pod-templates.js';
 
@@ -185,11 +186,23 @@ describe('rendered NetworkPolicies', () => {
     it(`${file}: every cluster allows exactly the flows the stack needs`, () => {
       const stack = exampleFor(file, 'v1beta2', catalog);
       const byBundle = policiesByBundle(stack);
-      const { clusterBundles } = renderStack(stack, catalog);
+      const { files, clusterBundles } = renderStack(stack, catalog);
       const hosted = litellmModels(stack.spec.apps).some((m) => !m.model.startsWith('ollama') && !m.apiBase);
       expect(clusterBundles.size).toBeGreaterThan(0);
       for (const [cluster, bundles] of clusterBundles) {
-        const policies = bundles.flatMap((b) => byBundle.get(b) ?? []);
+        // What Fleet deploys to this cluster: a per-cluster overlay replaces LiteLLM's or Ollama's file.
+        const [ns, name] = cluster.split('/') as [string, string];
+        const labels = renderedClusterLabels(files, ns, name);
+        // (Open WebUI's come from its Helm values, which policiesByBundle reads.)
+        const policies = bundles.flatMap((b) =>
+          b !== 'litellm' && b !== 'ollama' ? (byBundle.get(b) ?? []) : [...(deployedBundle(files, `bundles/${b}`, labels)?.files.values() ?? [])]
+            .flat()
+            .filter((o) => o.kind === 'NetworkPolicy')
+            .map((o) => ({ metadata: { name: (o.metadata as { name: string }).name, namespace: (o.metadata as { namespace?: string }).namespace ?? 'llm' }, spec: o.spec as NetworkPolicy['spec'] })),
+        );
+        // A gateway (LiteLLM without Ollama) reaches the model clusters' endpoints on 443.
+        const spec = stack.spec.clusters.find((c) => (c.namespace ?? stack.spec.capi.namespace) === ns && c.name === name)!;
+        const remote = spec.apps.includes('litellm') && !spec.apps.includes('ollama') && ollamaServers(stack).length > 0;
         // Only namespace llm is policed: Knative, DNS and the platform bundles are left as they are.
         expect(new Set(policies.map((p) => p.metadata.namespace))).toEqual(new Set(['llm']));
         expect(policies.map((p) => p.metadata.name)).toContain('default-deny');
@@ -198,7 +211,10 @@ describe('rendered NetworkPolicies', () => {
           namespaces: { llm: nsLabels('llm'), 'knative-serving': nsLabels('knative-serving'), 'kube-system': nsLabels('kube-system'), default: nsLabels('default') },
           policies,
         };
-        const needed = neededFlows(new Set(eps.map((e) => e.name)), hosted, !!stack.spec.apps.litellm.ingress);
+        const names = new Set(eps.map((e) => e.name));
+        // An endpoint's host may resolve anywhere (a public or a private load balancer): 443, any destination.
+        const toEndpoints = remote ? ['coredns', 'internet', 'private', 'stranger'].filter((t) => names.has(t)).map((t) => `litellm -> ${t}:443/TCP`) : [];
+        const needed = [...new Set([...neededFlows(names, hosted, !!stack.spec.apps.litellm.ingress), ...toEndpoints])].sort();
         expect({ cluster, allowed: allowedFlows(world, eps) }).toEqual({ cluster, allowed: needed });
       }
     });
@@ -207,7 +223,7 @@ describe('rendered NetworkPolicies', () => {
   it('lets LiteLLM reach a hosted provider on 443 only when the spec names one, and an apiBase on its port', () => {
     const spec = (models: string) =>
       parseSpec(
-        `apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: p}\nspec:\n  clusters: [{name: a, class: docker-llm, apps: [litellm]}]\n  apps:\n    litellm:\n      models:\n${models}`,
+        `apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: p}\nspec:\n  clusters: [{name: a, class: docker-llm, apps: [ollama, litellm]}]\n  apps:\n    litellm:\n      models:\n${models}`,
         't.yaml',
         catalog,
       );

@@ -81,7 +81,7 @@ describe('bundles', () => {
   it('gives every cluster the base bundles plus its apps and their dependencies', () => {
     const s = stack(`  clusters:
     - {name: a, class: docker-llm, apps: [litellm]}
-    - {name: b, class: docker-llm, apps: [ollama]}
+    - {name: b, class: docker-llm, apps: [ollama], ollamaEndpoint: {host: ollama.b.example.test, tlsSecret: b-tls}}
 `);
     expect(bundleClosure(s.spec.clusters[0]!, catalog)).toStrictEqual(['litellm', 'llm-namespace', 'local-path-storage', 'metrics-server']);
     expect(bundleClosure(s.spec.clusters[1]!, catalog)).toStrictEqual([
@@ -95,7 +95,9 @@ describe('bundles', () => {
   });
 
   it('renders only the bundles some cluster uses', () => {
-    const s = stack(`  clusters: [{name: a, class: docker-llm, apps: [litellm]}]\n`);
+    const s = stack(
+      `  clusters: [{name: a, class: docker-llm, apps: [litellm]}]\n  apps: {litellm: {models: [{name: g, model: openai/gpt-4o-mini, apiKey: {secretRef: {name: openai, key: k}}}]}}\n`,
+    );
     const bundles = new Set(renderStack(s, catalog).files.filter((f) => f.path.startsWith('bundles/')).map((f) => f.path.split('/')[1]));
     expect([...bundles].sort()).toStrictEqual(['litellm', 'llm-namespace', 'local-path-storage', 'metrics-server']);
   });
@@ -146,7 +148,7 @@ describe('apps', () => {
         - {name: local, model: ollama/qwen2.5:0.5b}
         - {name: gpt-4o, model: openai/gpt-4o, apiKey: {secretRef: {name: openai, key: api-key}}}
 `);
-    const [config, deployment] = renderLitellm(s.spec.apps);
+    const [config, deployment] = renderLitellm(s);
     expect((config as unknown as { data: Record<string, string> }).data['config.yaml']).toBe(
       [
         'model_list:',
@@ -160,11 +162,16 @@ describe('apps', () => {
         '      api_key: os.environ/LITELLM_KEY_GPT_4O',
         'litellm_settings:',
         '  drop_params: true',
+        'general_settings:',
+        '  master_key: os.environ/LITELLM_MASTER_KEY',
         '',
       ].join('\n'),
     );
     const env = (deployment as unknown as { spec: { template: { spec: { containers: { env: unknown[] }[] } } } }).spec.template.spec.containers[0]!.env;
-    expect(env).toStrictEqual([{ name: 'LITELLM_KEY_GPT_4O', valueFrom: { secretKeyRef: { name: 'openai', key: 'api-key' } } }]);
+    expect(env).toStrictEqual([
+      { name: 'LITELLM_KEY_GPT_4O', valueFrom: { secretKeyRef: { name: 'openai', key: 'api-key' } } },
+      { name: 'LITELLM_MASTER_KEY', valueFrom: { secretKeyRef: { name: 'demo-litellm-master-key', key: 'master-key' } } },
+    ]);
   });
 
   it('Ollama scales with Knative annotations and holds readiness until the models are there', () => {

@@ -24,14 +24,14 @@ describe('LiteLLM scaling', () => {
       spec: { scaleTargetRef: { kind: 'Deployment', name: 'litellm' }, minReplicas: 1, maxReplicas: 3, metrics: [{ resource: { name: 'cpu', target: { averageUtilization: 70 } } }] },
     });
     expect(pdb).toMatchObject({ kind: 'PodDisruptionBudget', spec: { maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': 'litellm' } } } });
-    const deployment = renderLitellm(s.spec.apps).find((o) => o.kind === 'Deployment')!;
+    const deployment = renderLitellm(s).find((o) => o.kind === 'Deployment')!;
     expect((deployment.spec as { replicas?: number }).replicas).toBeUndefined();
   });
 
   it('renders no HPA when max equals replicas, and a budget only when more than one pod can run', () => {
     const fixed = spec('{replicas: 2, autoscaling: {max: 2}}');
     expect(litellmScaling(fixed.spec.apps).map((o) => o.kind)).toEqual(['PodDisruptionBudget']);
-    expect((renderLitellm(fixed.spec.apps).find((o) => o.kind === 'Deployment')!.spec as { replicas?: number }).replicas).toBe(2);
+    expect((renderLitellm(fixed).find((o) => o.kind === 'Deployment')!.spec as { replicas?: number }).replicas).toBe(2);
     expect(litellmScaling(spec('{replicas: 1, autoscaling: {max: 1}}').spec.apps)).toEqual([]);
   });
 

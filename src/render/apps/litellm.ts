@@ -1,8 +1,10 @@
 // LiteLLM, the OpenAI-compatible gateway: its model list comes from the spec, and every credential
 // is an environment variable filled from a Kubernetes Secret, never a value in Git.
 import type { KubeObject } from '../../catalog/types.js';
-import type { Apps } from '../../spec/schema.js';
+import type { Apps, Cluster, Stack } from '../../spec/schema.js';
+import { clusterNamespace } from '../cluster.js';
 import { shortHash } from '../names.js';
+import { endpointKeyRef, masterKeyRef } from '../secrets.js';
 import { toYaml } from '../yaml.js';
 import { OLLAMA_URL } from './ollama.js';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security.js';
@@ -17,6 +19,14 @@ export interface LitellmModel {
   apiKey?: { secretRef: { name: string; key: string } };
 }
 
+/** One entry of LiteLLM's model_list: where a model name goes, and the env variable holding its key. */
+export interface LitellmRoute {
+  name: string;
+  model: string;
+  apiBase?: string;
+  key?: { env: string; secretRef: { name: string; key: string } };
+}
+
 /** The model list, defaulting to one entry per Ollama model. */
 export function litellmModels(apps: Apps): LitellmModel[] {
   if (apps.litellm.models.length > 0) return apps.litellm.models;
@@ -27,26 +37,83 @@ function envName(modelName: string): string {
   return `LITELLM_KEY_${modelName.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
 }
 
-export function renderLitellm(apps: Apps): KubeObject[] {
-  const models = litellmModels(apps);
-  const env: Record<string, unknown>[] = [];
-  const modelList = models.map((m) => {
-    const params: Record<string, unknown> = { model: m.model };
-    if (m.apiBase) params.api_base = m.apiBase;
-    else if (m.model.startsWith('ollama')) params.api_base = OLLAMA_URL;
-    if (m.apiKey) {
-      const name = envName(m.name);
-      params.api_key = `os.environ/${name}`;
-      env.push({ name, valueFrom: { secretKeyRef: { name: m.apiKey.secretRef.name, key: m.apiKey.secretRef.key } } });
+function endpointEnv(stack: Stack, c: Cluster): string {
+  return `OLLAMA_KEY_${`${clusterNamespace(stack, c)}_${c.name}`.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+}
+
+/** A model served by the stack's Ollama (no api_base of its own): "ollama/<tag>" or "ollama_chat/<tag>". */
+export function ollamaTag(m: LitellmModel): string | undefined {
+  if (m.apiBase) return undefined;
+  const [provider, ...rest] = m.model.split('/');
+  return provider === 'ollama' || provider === 'ollama_chat' ? rest.join('/') : undefined;
+}
+
+/** Clusters whose Ollama other clusters may use: they run it and expose it (spec order). */
+export function ollamaServers(stack: Stack): Cluster[] {
+  return stack.spec.clusters.filter((c) => c.apps.includes('ollama') && c.ollamaEndpoint);
+}
+
+/**
+ * Where each model of one cluster's LiteLLM goes. Ollama models go to the cluster's own Ollama when it
+ * runs one, else to every cluster that exposes its Ollama (LiteLLM balances over entries of one name).
+ * An authenticated Ollama is reached as `ollama_chat/`: LiteLLM 1.77 sends api_key as a Bearer header
+ * for that provider only (llms/ollama/chat/transformation.py validate_environment; the `ollama/`
+ * provider's validate_environment drops it). Without `cluster`: a cluster with its own, unexposed Ollama.
+ */
+export function litellmRoutes(stack: Stack, cluster?: Cluster): LitellmRoute[] {
+  const routes: LitellmRoute[] = [];
+  const local = !cluster || cluster.apps.includes('ollama');
+  for (const m of litellmModels(stack.spec.apps)) {
+    const tag = ollamaTag(m);
+    if (tag === undefined) {
+      routes.push({
+        name: m.name,
+        model: m.model,
+        apiBase: m.apiBase,
+        key: m.apiKey ? { env: envName(m.name), secretRef: m.apiKey.secretRef } : undefined,
+      });
+    } else if (local && !cluster?.ollamaEndpoint) {
+      routes.push({ name: m.name, model: m.model, apiBase: OLLAMA_URL });
+    } else if (local) {
+      // The cluster's own Ollama sits behind the same key check as for other clusters.
+      routes.push({ name: m.name, model: `ollama_chat/${tag}`, apiBase: OLLAMA_URL, key: { env: endpointEnv(stack, cluster!), ...endpointKeyRef(stack, cluster!) } });
+    } else {
+      for (const s of ollamaServers(stack)) {
+        routes.push({ name: m.name, model: `ollama_chat/${tag}`, apiBase: `https://${s.ollamaEndpoint!.host}`, key: { env: endpointEnv(stack, s), ...endpointKeyRef(stack, s) } });
+      }
     }
-    return { model_name: m.name, litellm_params: params };
-  });
-  const config: Record<string, unknown> = { model_list: modelList, litellm_settings: { drop_params: true } };
-  const masterKey = apps.litellm.masterKey;
-  if (masterKey) {
-    config.general_settings = { master_key: 'os.environ/LITELLM_MASTER_KEY' };
-    env.push({ name: 'LITELLM_MASTER_KEY', valueFrom: { secretKeyRef: { name: masterKey.secretRef.name, key: masterKey.secretRef.key } } });
   }
+  return routes;
+}
+
+/** The LiteLLM config.yaml of one cluster (see litellmRoutes), as an object. */
+export function litellmConfig(stack: Stack, cluster?: Cluster): Record<string, unknown> {
+  const modelList = litellmRoutes(stack, cluster).map((r) => {
+    const params: Record<string, unknown> = { model: r.model };
+    if (r.apiBase) params.api_base = r.apiBase;
+    if (r.key) params.api_key = `os.environ/${r.key.env}`;
+    return { model_name: r.name, litellm_params: params };
+  });
+  return {
+    model_list: modelList,
+    litellm_settings: { drop_params: true },
+    // Every request needs the master key (or a key made with it); without one LiteLLM takes any caller.
+    general_settings: { master_key: 'os.environ/LITELLM_MASTER_KEY' },
+  };
+}
+
+/** The Secrets one cluster's LiteLLM reads, by env variable (master key last), de-duplicated. */
+export function litellmEnv(stack: Stack, cluster?: Cluster): { name: string; secretRef: { name: string; key: string } }[] {
+  const env = new Map<string, { name: string; key: string }>();
+  for (const r of litellmRoutes(stack, cluster)) if (r.key) env.set(r.key.env, r.key.secretRef);
+  env.set('LITELLM_MASTER_KEY', masterKeyRef(stack).secretRef);
+  return [...env].map(([name, secretRef]) => ({ name, secretRef }));
+}
+
+export function renderLitellm(stack: Stack, cluster?: Cluster): KubeObject[] {
+  const apps = stack.spec.apps;
+  const config = litellmConfig(stack, cluster);
+  const env = litellmEnv(stack, cluster).map((e) => ({ name: e.name, valueFrom: { secretKeyRef: { name: e.secretRef.name, key: e.secretRef.key } } }));
   const configText = toYaml(config);
   const labels = { 'app.kubernetes.io/name': 'litellm', 'app.kubernetes.io/part-of': 'llmstack' };
   const selector = { ...LITELLM_LABELS };
@@ -71,7 +138,7 @@ export function renderLitellm(apps: Apps): KubeObject[] {
                 image: apps.litellm.image,
                 args: ['--config', '/etc/litellm/config.yaml', '--port', String(LITELLM_PORT)],
                 ports: [{ name: 'http', containerPort: LITELLM_PORT }],
-                env: env.length ? env : undefined,
+                env,
                 // Python imports take a while on small nodes; the startup probe holds the others back until then.
                 startupProbe: { httpGet: { path: '/health/liveliness', port: 'http' }, periodSeconds: 5, failureThreshold: 36 },
                 readinessProbe: { httpGet: { path: '/health/readiness', port: 'http' }, periodSeconds: 10 },

@@ -10,9 +10,9 @@
 // A policy selects its pods by labels llmstack sets (or the Open WebUI chart sets); kubelet probes come
 // from the node and are not subject to NetworkPolicy.
 import type { KubeObject } from '../../catalog/types.js';
-import type { Stack } from '../../spec/schema.js';
-import { LITELLM_LABELS, litellmModels } from './litellm.js';
-import { APPS_NAMESPACE, OLLAMA_LABELS } from './ollama.js';
+import type { Cluster, Stack } from '../../spec/schema.js';
+import { LITELLM_LABELS, litellmRoutes } from './litellm.js';
+import { APPS_NAMESPACE, OLLAMA_LABELS, OLLAMA_URL } from './ollama.js';
 import { OPENWEBUI_LABELS } from './openwebui.js';
 
 export const KNATIVE_NAMESPACE = 'knative-serving';
@@ -75,9 +75,13 @@ export function ollamaPolicies(): KubeObject[] {
   ];
 }
 
-/** LiteLLM: called by Open WebUI; calls Ollama through Kourier and the hosted providers the spec names. */
-export function litellmPolicies(stack: Stack): KubeObject[] {
-  const models = litellmModels(stack.spec.apps);
+/**
+ * LiteLLM: called by Open WebUI; calls Ollama through Kourier and the hosted providers the spec names.
+ * Per cluster: a gateway's routes to other clusters' exposed Ollama (litellmRoutes) are an apiBase on 443.
+ */
+export function litellmPolicies(stack: Stack, cluster?: Cluster): KubeObject[] {
+  // The cluster's own Ollama is the in-cluster URL (through Kourier); any other api_base is elsewhere.
+  const models = litellmRoutes(stack, cluster).map((r) => ({ model: r.model, apiBase: r.apiBase === OLLAMA_URL ? undefined : r.apiBase }));
   const egress: unknown[] = [];
   if (models.some((m) => !m.apiBase && m.model.startsWith('ollama'))) {
     egress.push({ to: [{ ...byName(KNATIVE_NAMESPACE), podSelector: { matchLabels: { ...KOURIER.labels } } }], ports: [tcp(KOURIER.internalPort)] });

@@ -13,8 +13,38 @@ export const OLLAMA_TIMEOUT_SECONDS = 900;
 export const OLLAMA_UID = 10001;
 export const OLLAMA_LABELS = { 'app.kubernetes.io/name': 'ollama' } as const;
 
+/** Pinned: the auth proxy in front of an exposed Ollama (nginx's unprivileged image listens on 8080). */
+export const AUTH_PROXY_IMAGE = 'nginxinc/nginx-unprivileged:1.28.0-alpine';
+const AUTH_PORT = 8080;
+
+/** A cluster's Ollama served to other clusters: the host, its certificate and the key callers present. */
+export interface OllamaExposure {
+  host: string;
+  tlsSecret: string;
+  keyRef: { secretRef: { name: string; key: string } };
+}
+
+// nginx's image renders /etc/nginx/templates/*.template with envsubst of the variables that are set
+// (so nginx's own $http_authorization stays), then checks every request's bearer key against the
+// Secret-filled OLLAMA_API_KEY before it reaches Ollama, which listens on loopback only.
+const AUTH_PROXY_CONF = `server {
+    listen ${AUTH_PORT};
+    client_max_body_size 64m;
+    location / {
+        if ($http_authorization != "Bearer \${OLLAMA_API_KEY}") {
+            return 401;
+        }
+        proxy_pass http://127.0.0.1:${OLLAMA_PORT};
+        proxy_http_version 1.1;
+        proxy_set_header Authorization "";
+        proxy_buffering off;
+        proxy_read_timeout 900s;
+    }
+}
+`;
+
 /** `placement` (nodeSelector, tolerations) sends Ollama to the GPU pools when it asks for GPUs. */
-export function renderOllama(apps: Apps, placement?: Record<string, unknown>): KubeObject[] {
+export function renderOllama(apps: Apps, placement?: Record<string, unknown>, exposure?: OllamaExposure): KubeObject[] {
   const o = apps.ollama;
   const models = o.models.join(' ');
   const resources = (r: { cpu?: string; memory?: string }, gpu?: { type: string; count: number }) => {
@@ -76,7 +106,8 @@ export function renderOllama(apps: Apps, placement?: Record<string, unknown>): K
     ],
   };
   if (o.gpu && placement) Object.assign(podSpec, placement);
-  return [
+  if (exposure) exposeThroughAuthProxy(podSpec, container, exposure);
+  const objects: KubeObject[] = [
     {
       apiVersion: 'serving.knative.dev/v1',
       kind: 'Service',
@@ -98,4 +129,34 @@ export function renderOllama(apps: Apps, placement?: Record<string, unknown>): K
       },
     },
   ];
+  if (exposure) {
+    const labels = { 'app.kubernetes.io/name': 'ollama', 'app.kubernetes.io/part-of': 'llmstack' };
+    objects.push(
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ollama-auth', labels }, data: { 'default.conf.template': AUTH_PROXY_CONF } },
+      {
+        // Kourier serves the host with the certificate from the delivered TLS Secret.
+        apiVersion: 'serving.knative.dev/v1beta1',
+        kind: 'DomainMapping',
+        metadata: { name: exposure.host, labels },
+        spec: { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'ollama' }, tls: { secretName: exposure.tlsSecret } },
+      },
+    );
+  }
+  return objects;
+}
+
+// Knative routes to the one container with a port: the proxy takes it, Ollama moves to loopback.
+function exposeThroughAuthProxy(podSpec: Record<string, unknown>, container: Record<string, unknown>, exposure: OllamaExposure): void {
+  delete container.ports;
+  container.env = (container.env as { name: string; value: string }[]).map((e) => (e.name === 'OLLAMA_HOST' ? { ...e, value: `127.0.0.1:${OLLAMA_PORT}` } : e));
+  const proxy = {
+    name: 'auth',
+    image: AUTH_PROXY_IMAGE,
+    ports: [{ name: 'http1', containerPort: AUTH_PORT }],
+    env: [{ name: 'OLLAMA_API_KEY', valueFrom: { secretKeyRef: { name: exposure.keyRef.secretRef.name, key: exposure.keyRef.secretRef.key } } }],
+    resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+    volumeMounts: [{ name: 'auth-conf', mountPath: '/etc/nginx/templates', readOnly: true }],
+  };
+  podSpec.containers = [...(podSpec.containers as unknown[]), proxy];
+  podSpec.volumes = [...(podSpec.volumes as unknown[]), { name: 'auth-conf', configMap: { name: 'ollama-auth' } }];
 }
