@@ -156,6 +156,8 @@ function exposeThroughAuthProxy(podSpec: Record<string, unknown>, container: Rec
     env: [{ name: 'OLLAMA_API_KEY', valueFrom: { secretKeyRef: { name: exposure.keyRef.secretRef.name, key: exposure.keyRef.secretRef.key } } }],
     resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
     volumeMounts: [{ name: 'auth-conf', mountPath: '/etc/nginx/templates', readOnly: true }],
+    // nginx-unprivileged renders its templates into /etc/nginx/conf.d at start: the root stays writable.
+    securityContext: restrictedContainerSecurity(false),
   };
   podSpec.containers = [...(podSpec.containers as unknown[]), proxy];
   podSpec.volumes = [...(podSpec.volumes as unknown[]), { name: 'auth-conf', configMap: { name: 'ollama-auth' } }];
