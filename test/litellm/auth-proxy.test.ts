@@ -5,7 +5,6 @@
 // upstream port are changed for the test; both are checked as rendered first.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +16,7 @@ import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { deployedBundle, renderedClusterLabels } from '../support/fleet-deploy.js';
 import { watchProcessGroup } from '../support/litellm.js';
 import { repoRoot } from '../support/paths.js';
+import { freePorts } from '../support/controlplane.js';
 
 const execFileP = promisify(execFile);
 
@@ -46,14 +46,7 @@ afterAll(() => {
 });
 
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
+  return (await freePorts(1))[0]!;
 }
 
 describe('the auth proxy of an exposed Ollama (three-clusters: llm-models/models)', () => {

@@ -3,12 +3,12 @@
 // scripts/install-litellm.sh puts it in a virtualenv cached outside the repository.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Stack } from '../../src/spec/schema.js';
 import { repoRoot } from './paths.js';
+import { freePorts } from './controlplane.js';
 
 const execFileP = promisify(execFile);
 
@@ -80,14 +80,7 @@ function installExitHandlers(): void {
 }
 
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
+  return (await freePorts(1))[0]!;
 }
 
 // If the test process dies without its exit handlers (SIGKILL, OOM), this shell ends the proxy's
