@@ -5,6 +5,7 @@ import type { BundleEntry, Catalog } from '../catalog/types.js';
 import type { Cluster, Stack } from '../spec/schema.js';
 import { openwebuiIngressValues, renderIngress } from './apps/ingress.js';
 import { LITELLM_LABELS, litellmEnv, renderLitellm } from './apps/litellm.js';
+import { litellmServiceMonitor, serviceMonitorTemplate, SERVICE_MONITORS_FILE, wantsServiceMonitors } from './apps/monitoring.js';
 import { litellmPolicies, namespacePolicies, ollamaPolicies, openwebuiPolicies } from './apps/network.js';
 import { APPS_NAMESPACE, renderOllama, type OllamaExposure } from './apps/ollama.js';
 import { openwebuiValues } from './apps/openwebui.js';
@@ -162,6 +163,11 @@ export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonl
     const shared = [...new Set(litellmEnv(stack).map((e) => e.secretRef.name))].sort();
     const per = clusters.map((c) => ({ cluster: c, docs: docs(c), secrets: litellmEnv(stack, c).map((e) => ({ name: e.secretRef.name })) }));
     files.push(...perClusterFiles(stack, fleetYaml, dir, header, 'litellm.yaml', docs(), per, shared));
+    if (wantsServiceMonitors(stack.spec.apps)) {
+      // A Helm template, which Fleet's agent renders against the workload cluster (see apps/monitoring.ts).
+      const text = serviceMonitorTemplate(stack.spec.apps, header, toYamlDocs([litellmServiceMonitor(stack.spec.apps)]));
+      files.push({ path: `${dir}/${SERVICE_MONITORS_FILE}`, text });
+    }
   }
   for (const file of entry.files) files.push({ path: `${dir}/${file.path}`, text: file.content });
   return files;

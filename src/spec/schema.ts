@@ -295,6 +295,30 @@ const openwebui = z.strictObject({
   ingress: ingress.optional().describe('expose the chat UI outside the cluster'),
 });
 
+// Monitoring (spec.apps.monitoring). LiteLLM serves /metrics; ServiceMonitors for the Prometheus
+// Operator are rendered as a Helm template of the litellm bundle that Fleet's agent renders with the
+// workload cluster's API discovery, so they exist only where the operator's CRDs do (docs/adr/0013).
+export const MonitoringSettings = z
+  .strictObject({
+    metrics: z.boolean().default(true).describe("LiteLLM serves Prometheus metrics on /metrics/ of its port (request counts and latencies of LiteLLM's own services)"),
+    serviceMonitors: z
+      .enum(['auto', 'always', 'never'])
+      .default('auto')
+      .describe('auto: a ServiceMonitor on clusters that serve monitoring.coreos.com/v1 ServiceMonitor; always: also where they do not (the bundle fails there); never: none'),
+    serviceMonitorLabels: labels.default({}).describe("labels on every ServiceMonitor, e.g. {release: kube-prometheus-stack} for the Prometheus's serviceMonitorSelector"),
+    scrapeNamespaceLabels: labels
+      .default({ 'llmstack.dev/scrape-metrics': 'true' })
+      .describe("NetworkPolicies let pods of namespaces with these labels scrape (label your Prometheus's namespace)"),
+  })
+  .superRefine((m, ctx) => {
+    if (!m.metrics && m.serviceMonitors === 'always') {
+      problem(ctx, 'serviceMonitors "always" asks Prometheus to scrape LiteLLM, but metrics is false', 'set metrics to true, or serviceMonitors to "never"', ['serviceMonitors']);
+    }
+    if (Object.keys(m.scrapeNamespaceLabels).length === 0) {
+      problem(ctx, 'an empty scrapeNamespaceLabels would let every namespace reach LiteLLM', 'name the labels of the namespace your Prometheus runs in, e.g. {kubernetes.io/metadata.name: monitoring}', ['scrapeNamespaceLabels']);
+    }
+  });
+
 export const GitSettings = z
   .strictObject({
     url: z
@@ -360,6 +384,7 @@ export const StackSpec = z
         ollama: OllamaSettings.prefault({}),
         litellm: litellm.prefault({}),
         openwebui: openwebui.prefault({}),
+        monitoring: MonitoringSettings.prefault({}),
         networkPolicies: z
           .boolean()
           .default(true)

@@ -39,7 +39,8 @@ function policiesByBundle(stack: Stack): Map<string, NetworkPolicy[]> {
   };
   for (const f of files) {
     const m = /^bundles\/([^/]+)\/(.+\.yaml)$/.exec(f.path);
-    if (!m || m[2] === 'fleet.yaml') continue;
+    // templates/ holds Helm templates (the ServiceMonitors), no policies.
+    if (!m || m[2] === 'fleet.yaml' || m[2]!.startsWith('templates/')) continue;
     for (const o of docs(f.content)) add(m[1]!, o);
   }
   // Open WebUI's come through the chart's extraResources (rendered into the release namespace, llm).
@@ -58,6 +59,9 @@ function endpoints(bundles: string[]): Endpoint[] {
     { name: 'llm-stranger', ip: '10.0.0.21', pod: { namespace: 'llm', labels: { app: 'debug' } } },
     { name: 'internet', ip: '93.184.216.34' },
     { name: 'private', ip: '10.200.1.2' },
+    // A Prometheus in a namespace labelled as spec.apps.monitoring.scrapeNamespaceLabels says, and one in a namespace without.
+    { name: 'prometheus', ip: '10.0.3.1', pod: { namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' } } },
+    { name: 'prometheus-unlabelled', ip: '10.0.3.2', pod: { namespace: 'observability', labels: { 'app.kubernetes.io/name': 'prometheus' } } },
   ];
   if (has('knative-serving')) {
     out.push(
@@ -87,20 +91,31 @@ function endpoints(bundles: string[]): Endpoint[] {
   return out;
 }
 
+const WORLD_NAMESPACES: World['namespaces'] = {
+  llm: nsLabels('llm'),
+  'knative-serving': nsLabels('knative-serving'),
+  'kube-system': nsLabels('kube-system'),
+  default: nsLabels('default'),
+  monitoring: nsLabels('monitoring', { 'llmstack.dev/scrape-metrics': 'true' }),
+  observability: nsLabels('observability'),
+};
+
 const PROBES: [number, string][] = [[53, 'UDP'], [53, 'TCP'], [80, 'TCP'], [443, 'TCP'], [4000, 'TCP'], [8012, 'TCP'], [8013, 'TCP'], [8022, 'TCP'], [8080, 'TCP'], [8081, 'TCP'], [9090, 'TCP'], [9091, 'TCP'], [11434, 'TCP']];
 
 /** Exactly what the stack needs, for the endpoints present. */
-function neededFlows(names: Set<string>, hostedModels: boolean, litellmIngress: boolean): string[] {
+function neededFlows(names: Set<string>, hostedModels: boolean, litellmIngress: boolean, metrics = true): string[] {
   const flows: string[] = [];
   const add = (from: string, to: string, port: number, proto = 'TCP') => {
     if (names.has(from) && names.has(to)) flows.push(`${from} -> ${to}:${port}/${proto}`);
   };
   // Users reach Open WebUI from anywhere outside namespace llm.
-  const outside = ['internet', 'private', 'stranger', 'coredns', 'kourier', 'activator', 'kn-autoscaler'];
+  const outside = ['internet', 'private', 'stranger', 'coredns', 'kourier', 'activator', 'kn-autoscaler', 'prometheus', 'prometheus-unlabelled'];
   for (const src of outside) add(src, 'openwebui', 8080);
   // An Ingress for LiteLLM opens its port to whatever runs the ingress controller.
   if (litellmIngress) for (const src of outside) add(src, 'litellm', 4000);
   add('openwebui', 'litellm', 4000);
+  // Prometheus scrapes LiteLLM's /metrics/ on its one port, from a labelled namespace only.
+  if (metrics) add('prometheus', 'litellm', 4000);
   add('litellm', 'kourier', 8081);
   for (const src of ['kourier', 'activator']) for (const p of [8012, 8013]) add(src, 'ollama', p);
   add('kn-autoscaler', 'ollama', 9090);
@@ -208,13 +223,13 @@ describe('rendered NetworkPolicies', () => {
         expect(policies.map((p) => p.metadata.name)).toContain('default-deny');
         const eps = endpoints(bundles);
         const world: World = {
-          namespaces: { llm: nsLabels('llm'), 'knative-serving': nsLabels('knative-serving'), 'kube-system': nsLabels('kube-system'), default: nsLabels('default') },
+          namespaces: WORLD_NAMESPACES,
           policies,
         };
         const names = new Set(eps.map((e) => e.name));
         // An endpoint's host may resolve anywhere (a public or a private load balancer): 443, any destination.
-        const toEndpoints = remote ? ['coredns', 'internet', 'private', 'stranger'].filter((t) => names.has(t)).map((t) => `litellm -> ${t}:443/TCP`) : [];
-        const needed = [...new Set([...neededFlows(names, hosted, !!stack.spec.apps.litellm.ingress), ...toEndpoints])].sort();
+        const toEndpoints = remote ? ['coredns', 'internet', 'private', 'stranger', 'prometheus', 'prometheus-unlabelled'].filter((t) => names.has(t)).map((t) => `litellm -> ${t}:443/TCP`) : [];
+        const needed = [...new Set([...neededFlows(names, hosted, !!stack.spec.apps.litellm.ingress, stack.spec.apps.monitoring.metrics), ...toEndpoints])].sort();
         expect({ cluster, allowed: allowedFlows(world, eps) }).toEqual({ cluster, allowed: needed });
       }
     });
@@ -235,6 +250,27 @@ describe('rendered NetworkPolicies', () => {
     expect(allowed(w(local), lite, ext, 443)).toBe(false);
     const custom = spec('        - {name: v, model: openai/local, apiBase: "http://vllm.example.test:8000/v1"}\n');
     expect([allowed(w(custom), lite, ext, 8000), allowed(w(custom), lite, ext, 443)]).toEqual([true, false]);
+  });
+
+  it('lets Prometheus scrape LiteLLM from the namespaces spec.apps.monitoring labels, and only there', () => {
+    const spec = (monitoring: string) =>
+      parseSpec(
+        `apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: p}\nspec:\n  clusters: [{name: a, class: docker-llm}]\n  apps:\n    monitoring: ${monitoring}\n`,
+        't.yaml',
+        catalog,
+      );
+    const eps = endpoints(['litellm', 'ollama', 'openwebui', 'knative-serving']);
+    const ep = (n: string) => eps.find((e) => e.name === n)!;
+    const w = (s: Stack): World => ({ namespaces: WORLD_NAMESPACES, policies: [...policiesByBundle(s).values()].flat() });
+    const scrapes = (s: Stack) => ['prometheus', 'prometheus-unlabelled', 'stranger'].map((from) => allowed(w(s), ep(from), ep('litellm'), 4000));
+    // GIVEN the default labels: the namespace labelled llmstack.dev/scrape-metrics=true, as for the controller
+    expect(scrapes(spec('{}'))).toEqual([true, false, false]);
+    // and never Ollama, whose port is Knative's alone
+    expect(allowed(w(spec('{}')), ep('prometheus'), ep('ollama'), 8012)).toBe(false);
+    // WHEN the spec names another namespace THEN that one scrapes, the labelled one no longer
+    expect(scrapes(spec('{scrapeNamespaceLabels: {kubernetes.io/metadata.name: observability}}'))).toEqual([false, true, false]);
+    // WHEN LiteLLM serves no metrics THEN nobody gets in for them
+    expect(scrapes(spec('{metrics: false, serviceMonitors: never}'))).toEqual([false, false, false]);
   });
 
   it('needs its default deny: without it anyone reaches a stray pod in llm', () => {

@@ -162,6 +162,11 @@ describe('apps', () => {
         '      api_key: os.environ/LITELLM_KEY_GPT_4O',
         'litellm_settings:',
         '  drop_params: true',
+        // apps.monitoring.metrics (default): LiteLLM's own services' counters on /metrics/.
+        '  service_callback:',
+        '    - prometheus_system',
+        '  success_callback:',
+        '    - prometheus_system',
         'general_settings:',
         '  master_key: os.environ/LITELLM_MASTER_KEY',
         '',

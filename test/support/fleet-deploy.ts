@@ -6,7 +6,8 @@
 //   (internal/cmd/controller/options/calculate.go mergeUnique);
 // - for raw YAML, each file under overlays/<name>/ of the customization's yaml.overlays replaces the
 //   file of the same path, and nothing under overlays/ is deployed itself
-//   (internal/helmdeployer/render/patch/patch.go).
+//   (internal/helmdeployer/render/patch/patch.go);
+// - files under templates/ are the chart's Helm templates, every other *.yaml is added as it is.
 // The Fleet Cluster's labels are the CAPI Cluster's, which is how both import strategies target.
 import { parse, parseAllDocuments } from 'yaml';
 import type { RenderedFile } from '../../src/render/index.js';
@@ -27,6 +28,12 @@ interface FleetYaml {
 export interface Deployed {
   /** Manifest files (path in the bundle → parsed documents) the cluster gets. */
   files: Map<string, Record<string, unknown>[]>;
+  /**
+   * Files under the bundle's templates/ (path → text): the chart's templates, which Helm renders with
+   * the cluster's Capabilities before the raw files are added (internal/helmdeployer/render/helm.go
+   * manifests(), postrender.go); test/support/helm.ts renders them.
+   */
+  templates: Map<string, string>;
   /** Resources Fleet copies from the Bundle's namespace to the cluster. */
   downstreamResources: { kind: string; name: string }[];
   customization: string | undefined;
@@ -52,13 +59,18 @@ export function deployedBundle(files: readonly RenderedFile[], bundleDir: string
     for (const [p, text] of [...content]) if (p.startsWith(prefix)) content.set(p.slice(prefix.length), text);
   }
   const out = new Map<string, Record<string, unknown>[]>();
+  const templates = new Map<string, string>();
   for (const [p, text] of content) {
     if (p.startsWith('overlays/')) continue;
+    if (p.startsWith('templates/')) {
+      templates.set(p, text);
+      continue;
+    }
     out.set(p, parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>).filter(Boolean));
   }
   const dr = [...(fleet.downstreamResources ?? [])];
   for (const r of custom?.downstreamResources ?? []) if (!dr.some((x) => x.kind === r.kind && x.name === r.name)) dr.push(r);
-  return { files: out, downstreamResources: dr, customization: custom?.name };
+  return { files: out, templates, downstreamResources: dr, customization: custom?.name };
 }
 
 /** The CAPI Cluster's labels from its rendered cluster.yaml. */

@@ -86,6 +86,18 @@ export function litellmRoutes(stack: Stack, cluster?: Cluster): LitellmRoute[] {
   return routes;
 }
 
+/**
+ * Prometheus metrics without LiteLLM Enterprise (1.77.7, read in the installed package): the
+ * `prometheus` callback's logger (litellm_enterprise/integrations/prometheus.py) records nothing
+ * without a license and logs an error on every request, while the services logger of
+ * `service_callback: [prometheus_system]` (litellm/integrations/prometheus_services.py) counts and
+ * times the proxy's own services (litellm_self_total_requests, litellm_router_total_requests, ...).
+ * The proxy mounts /metrics when a success callback's name contains "prometheus"
+ * (proxy/proxy_server.py, success_callback), which `prometheus_system` does; as a success callback it
+ * names no logger and does nothing else. test/litellm/metrics.test.ts holds the proxy to this.
+ */
+export const LITELLM_METRICS_SETTINGS = { service_callback: ['prometheus_system'], success_callback: ['prometheus_system'] } as const;
+
 /** The LiteLLM config.yaml of one cluster (see litellmRoutes), as an object. */
 export function litellmConfig(stack: Stack, cluster?: Cluster): Record<string, unknown> {
   const modelList = litellmRoutes(stack, cluster).map((r) => {
@@ -96,7 +108,7 @@ export function litellmConfig(stack: Stack, cluster?: Cluster): Record<string, u
   });
   return {
     model_list: modelList,
-    litellm_settings: { drop_params: true },
+    litellm_settings: { drop_params: true, ...(stack.spec.apps.monitoring.metrics ? LITELLM_METRICS_SETTINGS : {}) },
     // Every request needs the master key (or a key made with it); without one LiteLLM takes any caller.
     general_settings: { master_key: 'os.environ/LITELLM_MASTER_KEY' },
   };

@@ -4,6 +4,7 @@
 //   Open WebUI ──4000──▶ LiteLLM ──8081──▶ Kourier gateway (knative-serving) ──8012──▶ queue-proxy ▶ Ollama
 //                                                   └──8012──▶ activator ──8012──┘
 //   Knative's autoscaler scrapes every queue-proxy on 9090.
+//   Prometheus (namespaces with spec.apps.monitoring.scrapeNamespaceLabels) scrapes LiteLLM on 4000.
 //
 // Ports and labels are those of Knative Serving 1.23 installed by the Knative Operator, which puts the
 // Kourier gateway into the KnativeServing's namespace (knative-serving) rather than kourier-system.
@@ -12,6 +13,7 @@
 import type { KubeObject } from '../../catalog/types.js';
 import type { Cluster, Stack } from '../../spec/schema.js';
 import { LITELLM_LABELS, litellmRoutes } from './litellm.js';
+import { scrapeIngress } from './monitoring.js';
 import { APPS_NAMESPACE, OLLAMA_LABELS, OLLAMA_URL } from './ollama.js';
 import { OPENWEBUI_LABELS } from './openwebui.js';
 
@@ -94,6 +96,8 @@ export function litellmPolicies(stack: Stack, cluster?: Cluster): KubeObject[] {
   // Exposed through an Ingress: the controller may run anywhere (another namespace, host network on
   // any node), so the port is open to all; the master key guards the API.
   if (stack.spec.apps.litellm.ingress) ingress.push({ ports: [tcp('http')] });
+  // /metrics/ shares the API's port: Prometheus, wherever it runs, in a namespace the spec names by labels.
+  if (stack.spec.apps.monitoring.metrics) ingress.push(scrapeIngress(stack.spec.apps, 'http'));
   return [policy('litellm', { matchLabels: { ...LITELLM_LABELS } }, { ingress, egress })];
 }
 
