@@ -16,8 +16,13 @@ out="$cache_root/litellm-$version"
 # Written last: a folder without it is a broken or interrupted install and is made again.
 marker="$out/.llmstack-installed"
 log() { echo "install-litellm: $*" >&2; }
+# What the image has besides litellm[proxy]: its Dockerfile installs the repository's
+# requirements.txt, which pins prometheus_client (the /metrics endpoint) at 0.20.0.
+extras=(prometheus_client==0.20.0)
+# The marker names the version and the extras, so a cached install of fewer extras gets them added.
+recipe="$version ${extras[*]}"
 
-if [[ -f $marker ]]; then
+if [[ -f $marker && $(<"$marker") == "$recipe" ]]; then
   echo "$out"
   exit 0
 fi
@@ -26,7 +31,14 @@ mkdir -p "$cache_root"
 # Two test runs starting at once must not install into the same folder at the same time.
 exec 9>"$cache_root/litellm-$version.lock"
 if command -v flock >/dev/null; then flock 9; fi
-if [[ -f $marker ]]; then
+if [[ -f $marker && $(<"$marker") == "$recipe" ]]; then
+  echo "$out"
+  exit 0
+fi
+if [[ -f $marker && -x $out/bin/python ]]; then
+  log "adding ${extras[*]} to $out"
+  "$out/bin/python" -m pip install --quiet --disable-pip-version-check "${extras[@]}" >&2
+  echo "$recipe" >"$marker"
   echo "$out"
   exit 0
 fi
@@ -50,7 +62,7 @@ args=()
 # The constraints pin every transitive dependency to the set the tests were last run with.
 [[ -f $constraints ]] && args+=(--constraint "$constraints")
 "$out/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-"$out/bin/python" -m pip install --quiet --disable-pip-version-check "${args[@]}" "litellm[proxy]==$version" >&2
+"$out/bin/python" -m pip install --quiet --disable-pip-version-check "${args[@]}" "litellm[proxy]==$version" "${extras[@]}" >&2
 "$out/bin/litellm" --version >&2 || true
-echo "$version" >"$marker"
+echo "$recipe" >"$marker"
 echo "$out"

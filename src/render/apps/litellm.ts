@@ -91,7 +91,7 @@ export function litellmRoutes(stack: Stack, cluster?: Cluster): LitellmRoute[] {
  * `prometheus` callback's logger (litellm_enterprise/integrations/prometheus.py) records nothing
  * without a license and logs an error on every request, while the services logger of
  * `service_callback: [prometheus_system]` (litellm/integrations/prometheus_services.py) counts and
- * times the proxy's own services (litellm_self_total_requests, litellm_router_total_requests, ...).
+ * times the proxy's own services (litellm_proxy_pre_call_total_requests, litellm_auth_..., _router_...).
  * The proxy mounts /metrics when a success callback's name contains "prometheus"
  * (proxy/proxy_server.py, success_callback), which `prometheus_system` does; as a success callback it
  * names no logger and does nothing else. test/litellm/metrics.test.ts holds the proxy to this.
