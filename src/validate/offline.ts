@@ -107,6 +107,9 @@ export function fleetYamlAsBundle(fleet: Record<string, unknown>): KubeObject {
 
 export function objectsOf(file: RenderedFile): KubeObject[] {
   if (!/\.ya?ml$/.test(file.path)) return [];
+  // A bundle's templates/ are Helm templates that Fleet's agent renders against the cluster (the
+  // ServiceMonitors, present only where their CRD is): not objects until then.
+  if (/(^|\/)bundles\/[^/]+\/templates\//.test(file.path)) return [];
   const docs = parseAllDocuments(file.content) as unknown as { toJS(): unknown }[];
   const objs = docs.map((d) => d.toJS()).filter((o): o is Record<string, unknown> => !!o && typeof o === 'object');
   if (file.path.endsWith('fleet.yaml')) return objs.map((o) => fleetYamlAsBundle(o));

@@ -17,7 +17,8 @@ function policyObjects(file: string): KubeObject[] {
   const files = renderExample(file, 'v1beta2', catalog);
   const out: KubeObject[] = [];
   for (const f of files) {
-    if (!f.path.startsWith('bundles/') || f.path.endsWith('fleet.yaml')) continue;
+    // (templates/ holds Helm templates, the ServiceMonitors: no policies)
+    if (!f.path.startsWith('bundles/') || f.path.endsWith('fleet.yaml') || /^bundles\/[^/]+\/templates\//.test(f.path)) continue;
     for (const d of parseAllDocuments(f.content)) {
       const o = d.toJS() as KubeObject | null;
       if (o && KINDS.has(o.kind)) out.push(o);
