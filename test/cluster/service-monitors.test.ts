@@ -2,10 +2,13 @@
 // as Fleet's agent renders it (Capabilities from the cluster's discovery): nothing on a cluster
 // without the Prometheus Operator's CRD; once the CRD (prometheus-operator, the version
 // scripts/testbin-versions.env pins, read from the Go module cache) is installed, one ServiceMonitor
-// that the API server accepts and that selects the rendered Service by a port it has.
+// that the API server accepts and that selects the rendered Service by a port it has. The
+// controller's own ServiceMonitor (manifests/controller/monitoring) is checked the same way.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
@@ -19,7 +22,7 @@ import { installCrds, loadCrds } from '../support/crds.js';
 import { exampleFiles, exampleFor } from '../support/examples.js';
 import { deployedBundle, renderedClusterLabels } from '../support/fleet-deploy.js';
 import { ensureHelm, renderBundleTemplates } from '../support/helm.js';
-import { pinnedVersion } from '../support/paths.js';
+import { pinnedVersion, repoRoot } from '../support/paths.js';
 
 const execFileP = promisify(execFile);
 
@@ -119,6 +122,21 @@ describeCluster('ServiceMonitors where the Prometheus Operator runs', () => {
     expect(sm!.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack' });
     const [never] = litellmBundles(spec('{serviceMonitors: never}'));
     expect(never!.templates.size).toBe(0);
+  });
+
+  it("accepts the controller's ServiceMonitor (manifests/controller/monitoring), which selects its metrics Service", async () => {
+    const read = (f: string) => parseAllDocuments(readFileSync(path.join(repoRoot, f), 'utf8')).map((d) => d.toJS() as KubeObject & { spec: any });
+    const [sm] = read('manifests/controller/monitoring/service-monitor.yaml');
+    const service = read('manifests/controller/deployment.yaml').find((o) => o.kind === 'Service')!;
+    expect(sm!.metadata.namespace).toBe(service.metadata.namespace);
+    for (const [k, v] of Object.entries(sm!.spec.selector.matchLabels as Record<string, string>)) expect((service.metadata.labels as Record<string, string> | undefined)?.[k], k).toBe(v);
+    expect(service.spec.ports.map((p: { name: string }) => p.name)).toContain(sm!.spec.endpoints[0].port);
+    // The namespaces it may be scraped from are labelled as the workload clusters' default says.
+    const [policy] = read('manifests/controller/network-policy.yaml');
+    const { spec } = parseSpec('apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: c}\n', 'c.yaml', catalog);
+    expect(policy!.spec.ingress[0].from[0].namespaceSelector.matchLabels).toStrictEqual(spec.apps.monitoring.scrapeNamespaceLabels);
+    const res = await apply(sm!);
+    expect([200, 201], `${res.status} ${res.body.message}`).toContain(res.status);
   });
 
   it('rejects a ServiceMonitor the operator could not use (the check can fail)', async () => {
