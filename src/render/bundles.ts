@@ -5,7 +5,7 @@ import type { BundleEntry, Catalog } from '../catalog/types.js';
 import type { Cluster, Stack } from '../spec/schema.js';
 import { openwebuiIngressValues, renderIngress } from './apps/ingress.js';
 import { LITELLM_LABELS, litellmEnv, renderLitellm } from './apps/litellm.js';
-import { litellmServiceMonitor, serviceMonitorTemplate, SERVICE_MONITORS_FILE, wantsServiceMonitors } from './apps/monitoring.js';
+import { bundleServiceMonitors, serviceMonitorTemplate, SERVICE_MONITORS_FILE } from './apps/monitoring.js';
 import { litellmPolicies, namespacePolicies, ollamaPolicies, openwebuiPolicies } from './apps/network.js';
 import { APPS_NAMESPACE, renderOllama, type OllamaExposure } from './apps/ollama.js';
 import { openwebuiValues } from './apps/openwebui.js';
@@ -145,7 +145,7 @@ export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonl
   }
   if (entry.name === 'ollama') {
     const placement = classTaints && ollamaGpuPlacement(stack, clusters, classTaints);
-    const docs = (exposure?: OllamaExposure) => [...renderOllama(stack.spec.apps, placement, exposure), ...(policies ? ollamaPolicies() : [])];
+    const docs = (exposure?: OllamaExposure) => [...renderOllama(stack.spec.apps, placement, exposure), ...(policies ? ollamaPolicies(stack.spec.apps) : [])];
     const per = clusters.map((c) => {
       const exposure = ollamaExposure(stack, c);
       return { cluster: c, docs: docs(exposure), secrets: exposure ? [{ name: exposure.keyRef.secretRef.name }, { name: exposure.tlsSecret }] : [] };
@@ -163,11 +163,11 @@ export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonl
     const shared = [...new Set(litellmEnv(stack).map((e) => e.secretRef.name))].sort();
     const per = clusters.map((c) => ({ cluster: c, docs: docs(c), secrets: litellmEnv(stack, c).map((e) => ({ name: e.secretRef.name })) }));
     files.push(...perClusterFiles(stack, fleetYaml, dir, header, 'litellm.yaml', docs(), per, shared));
-    if (wantsServiceMonitors(stack.spec.apps)) {
-      // A Helm template, which Fleet's agent renders against the workload cluster (see apps/monitoring.ts).
-      const text = serviceMonitorTemplate(stack.spec.apps, header, toYamlDocs([litellmServiceMonitor(stack.spec.apps)]));
-      files.push({ path: `${dir}/${SERVICE_MONITORS_FILE}`, text });
-    }
+  }
+  const monitors = bundleServiceMonitors(stack.spec.apps, entry.name);
+  if (monitors.length > 0) {
+    // A Helm template, which Fleet's agent renders against the workload cluster (see apps/monitoring.ts).
+    files.push({ path: `${dir}/${SERVICE_MONITORS_FILE}`, text: serviceMonitorTemplate(stack.spec.apps, header, toYamlDocs(monitors)) });
   }
   for (const file of entry.files) files.push({ path: `${dir}/${file.path}`, text: file.content });
   return files;

@@ -147,7 +147,7 @@ describe('generate with a push remote other than the URL Fleet pulls', () => {
       delete process.env.LLMSTACK_GIT_PASSWORD;
     }
     expect(out[0]).toBe(`stack "pf" → ${server.repoUrl('portforward')} (main)`);
-    expect(out[out.length - 1]).toMatch(/^committed [0-9a-f]{12} \(23 added, 0 updated, 0 deleted\), pushed$/);
+    expect(out[out.length - 1]).toMatch(/^committed [0-9a-f]{12} \(25 added, 0 updated, 0 deleted\), pushed$/);
     const check = join(work, 'check-pf');
     await gitAsync('clone', '-q', authedUrl('portforward'), check);
     expect(await readFile(join(check, 'bootstrap/gitrepos.yaml'), 'utf8')).toContain('repo: http://git-server.llmstack-system.svc/llmstack/gitops.git');

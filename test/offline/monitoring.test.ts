@@ -1,7 +1,7 @@
 // spec.apps.monitoring: what each setting renders into the litellm bundle (LiteLLM's metrics settings,
 // the ServiceMonitor template and its Capabilities guard, the scrape rule) and the specs it refuses.
 // Helm's rendering of the template on clusters with and without the CRD: test/cluster/service-monitors.test.ts.
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
@@ -21,7 +21,8 @@ const spec = (monitoring: string) =>
     'm.yaml',
     catalog,
   );
-const template = (monitoring: string) => renderStack(spec(monitoring), catalog).files.find((f) => f.path === `bundles/litellm/${SERVICE_MONITORS_FILE}`)?.content;
+const template = (monitoring: string, bundle = 'litellm') => renderStack(spec(monitoring), catalog).files.find((f) => f.path === `bundles/${bundle}/${SERVICE_MONITORS_FILE}`)?.content;
+const kindsIn = (text: string | undefined) => (text === undefined ? undefined : parseAllDocuments(text.split('\n').filter((l) => !l.includes('{{')).join('\n')).map((d) => (d.toJS() as { metadata: { name: string } }).metadata.name));
 
 describe('spec.apps.monitoring', () => {
   it('by default: LiteLLM serves metrics and the ServiceMonitor is guarded by the CRD the cluster serves', () => {
@@ -50,6 +51,16 @@ describe('spec.apps.monitoring', () => {
     expect(litellmConfig(off).litellm_settings).toStrictEqual({ drop_params: true });
     // metrics false with the default auto: nothing to monitor, so no ServiceMonitor either
     expect(template('{metrics: false}')).toBeUndefined();
+  });
+
+  it('puts Knative\'s components and Ollama\'s queue-proxies into the ServiceMonitors of their bundles', () => {
+    expect(['litellm', 'ollama', 'knative-serving'].map((b) => kindsIn(template('{}', b)))).toStrictEqual([['litellm'], ['ollama'], ['knative-serving']]);
+    // Without app metrics Knative's own exporters (the catalog turns them on) are still worth scraping.
+    expect(['litellm', 'ollama', 'knative-serving'].map((b) => kindsIn(template('{metrics: false}', b)))).toStrictEqual([undefined, undefined, ['knative-serving']]);
+    expect(['litellm', 'ollama', 'knative-serving'].map((b) => template('{serviceMonitors: never}', b))).toStrictEqual([undefined, undefined, undefined]);
+    // No other bundle gets a template.
+    const others = renderStack(spec('{}'), catalog).files.filter((f) => f.path.includes('/templates/')).map((f) => f.path.split('/')[1]);
+    expect(others.sort()).toStrictEqual(['knative-serving', 'litellm', 'ollama']);
   });
 
   it('refuses a ServiceMonitor without metrics and a scrape rule for every namespace', () => {

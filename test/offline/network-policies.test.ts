@@ -84,7 +84,7 @@ function endpoints(bundles: string[]): Endpoint[] {
       pod: {
         namespace: 'llm',
         labels: { 'app.kubernetes.io/name': 'ollama', 'serving.knative.dev/service': 'ollama', 'serving.knative.dev/revision': 'ollama-00001' },
-        ports: [{ name: 'user-port', containerPort: 11434 }, { name: 'queue-port', containerPort: 8012 }, { name: 'http-autometric', containerPort: 9090 }, { name: 'http-queueadm', containerPort: 8022 }],
+        ports: [{ name: 'user-port', containerPort: 11434 }, { name: 'queue-port', containerPort: 8012 }, { name: 'http-autometric', containerPort: 9090 }, { name: 'http-usermetric', containerPort: 9091 }, { name: 'http-queueadm', containerPort: 8022 }],
       },
     });
   }
@@ -116,6 +116,8 @@ function neededFlows(names: Set<string>, hostedModels: boolean, litellmIngress: 
   add('openwebui', 'litellm', 4000);
   // Prometheus scrapes LiteLLM's /metrics/ on its one port, from a labelled namespace only.
   if (metrics) add('prometheus', 'litellm', 4000);
+  // and queue-proxy's request metrics in every Ollama pod
+  if (metrics) add('prometheus', 'ollama', 9091);
   add('litellm', 'kourier', 8081);
   for (const src of ['kourier', 'activator']) for (const p of [8012, 8013]) add(src, 'ollama', p);
   add('kn-autoscaler', 'ollama', 9090);
@@ -265,12 +267,14 @@ describe('rendered NetworkPolicies', () => {
     const scrapes = (s: Stack) => ['prometheus', 'prometheus-unlabelled', 'stranger'].map((from) => allowed(w(s), ep(from), ep('litellm'), 4000));
     // GIVEN the default labels: the namespace labelled llmstack.dev/scrape-metrics=true, as for the controller
     expect(scrapes(spec('{}'))).toEqual([true, false, false]);
-    // and never Ollama, whose port is Knative's alone
+    // and Ollama's queue-proxy request metrics, never its serving port, which is Knative's alone
+    expect(['prometheus', 'stranger'].map((from) => allowed(w(spec('{}')), ep(from), ep('ollama'), 9091))).toEqual([true, false]);
     expect(allowed(w(spec('{}')), ep('prometheus'), ep('ollama'), 8012)).toBe(false);
     // WHEN the spec names another namespace THEN that one scrapes, the labelled one no longer
     expect(scrapes(spec('{scrapeNamespaceLabels: {kubernetes.io/metadata.name: observability}}'))).toEqual([false, true, false]);
     // WHEN LiteLLM serves no metrics THEN nobody gets in for them
     expect(scrapes(spec('{metrics: false, serviceMonitors: never}'))).toEqual([false, false, false]);
+    expect(allowed(w(spec('{metrics: false}')), ep('prometheus'), ep('ollama'), 9091)).toBe(false);
   });
 
   it('needs its default deny: without it anyone reaches a stray pod in llm', () => {

@@ -4,14 +4,15 @@
 //   Open WebUI ──4000──▶ LiteLLM ──8081──▶ Kourier gateway (knative-serving) ──8012──▶ queue-proxy ▶ Ollama
 //                                                   └──8012──▶ activator ──8012──┘
 //   Knative's autoscaler scrapes every queue-proxy on 9090.
-//   Prometheus (namespaces with spec.apps.monitoring.scrapeNamespaceLabels) scrapes LiteLLM on 4000.
+//   Prometheus (namespaces with spec.apps.monitoring.scrapeNamespaceLabels) scrapes LiteLLM on 4000
+//   and Ollama's queue-proxy request metrics on 9091.
 //
 // Ports and labels are those of Knative Serving 1.23 installed by the Knative Operator, which puts the
 // Kourier gateway into the KnativeServing's namespace (knative-serving) rather than kourier-system.
 // A policy selects its pods by labels llmstack sets (or the Open WebUI chart sets); kubelet probes come
 // from the node and are not subject to NetworkPolicy.
 import type { KubeObject } from '../../catalog/types.js';
-import type { Cluster, Stack } from '../../spec/schema.js';
+import type { Apps, Cluster, Stack } from '../../spec/schema.js';
 import { LITELLM_LABELS, litellmRoutes } from './litellm.js';
 import { scrapeIngress } from './monitoring.js';
 import { APPS_NAMESPACE, OLLAMA_LABELS, OLLAMA_URL } from './ollama.js';
@@ -20,8 +21,8 @@ import { OPENWEBUI_LABELS } from './openwebui.js';
 export const KNATIVE_NAMESPACE = 'knative-serving';
 /** net-kourier 1.23 gateway: pods `app: 3scale-kourier-gateway`, cluster-local listener on 8081. */
 export const KOURIER = { labels: { app: '3scale-kourier-gateway' }, internalPort: 8081 } as const;
-/** queue-proxy ports (knative.dev/serving pkg/networking): HTTP/1, h2c, autoscaler metrics. */
-export const QUEUE_PROXY = { http1: 8012, h2c: 8013, autoscalingMetrics: 9090 } as const;
+/** queue-proxy ports (knative.dev/serving pkg/networking): HTTP/1, h2c, autoscaler metrics, request metrics. */
+export const QUEUE_PROXY = { http1: 8012, h2c: 8013, autoscalingMetrics: 9090, userMetrics: 9091 } as const;
 /** Private and link-local ranges: "the internet" for egress is everything but these. */
 export const NON_PUBLIC_CIDRS = ['10.0.0.0/8', '100.64.0.0/10', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'] as const;
 
@@ -59,8 +60,11 @@ export function namespacePolicies(): KubeObject[] {
   }));
 }
 
-/** Ollama: reached only from Knative's data path; pulls models from the internet (registry.ollama.ai). */
-export function ollamaPolicies(): KubeObject[] {
+/**
+ * Ollama: reached only from Knative's data path; pulls models from the internet (registry.ollama.ai).
+ * With metrics, Prometheus scrapes queue-proxy's request metrics (9091).
+ */
+export function ollamaPolicies(apps: Apps): KubeObject[] {
   const knative = (apps: string[]) => ({ ...byName(KNATIVE_NAMESPACE), podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: apps }] } });
   return [
     policy(
@@ -70,6 +74,7 @@ export function ollamaPolicies(): KubeObject[] {
         ingress: [
           { from: [knative(['activator', KOURIER.labels.app])], ports: [tcp(QUEUE_PROXY.http1), tcp(QUEUE_PROXY.h2c)] },
           { from: [knative(['autoscaler'])], ports: [tcp(QUEUE_PROXY.autoscalingMetrics)] },
+          ...(apps.monitoring.metrics ? [scrapeIngress(apps, QUEUE_PROXY.userMetrics)] : []),
         ],
         egress: [internet([443])],
       },
