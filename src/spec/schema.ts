@@ -300,11 +300,14 @@ const openwebui = z.strictObject({
 // workload cluster's API discovery, so they exist only where the operator's CRDs do (docs/adr/0013).
 export const MonitoringSettings = z
   .strictObject({
-    metrics: z.boolean().default(true).describe("LiteLLM serves Prometheus metrics on /metrics/ of its port (request counts and latencies of LiteLLM's own services)"),
+    metrics: z
+      .boolean()
+      .default(true)
+      .describe("LiteLLM serves Prometheus metrics on /metrics/ of its port, and Prometheus may scrape it and Ollama's queue-proxies (request counts, latencies)"),
     serviceMonitors: z
       .enum(['auto', 'always', 'never'])
       .default('auto')
-      .describe('auto: a ServiceMonitor on clusters that serve monitoring.coreos.com/v1 ServiceMonitor; always: also where they do not (the bundle fails there); never: none'),
+      .describe('auto: ServiceMonitors (LiteLLM, Ollama, Knative) on clusters that serve monitoring.coreos.com/v1 ServiceMonitor; always: also where they do not (the bundles fail there); never: none'),
     serviceMonitorLabels: labels.default({}).describe("labels on every ServiceMonitor, e.g. {release: kube-prometheus-stack} for the Prometheus's serviceMonitorSelector"),
     scrapeNamespaceLabels: labels
       .default({ 'llmstack.dev/scrape-metrics': 'true' })
