@@ -13,7 +13,7 @@ import { parseSpec } from '../../src/spec/load.js';
 import { sharedDir } from './paths.js';
 
 export const STACK = 'quickstart';
-export const BUNDLES = ['calico', 'knative-operator', 'knative-serving', 'litellm', 'local-path-storage', 'metrics-server', 'ollama', 'openwebui'];
+export const BUNDLES = ['knative-operator', 'knative-serving', 'litellm', 'llm-namespace', 'local-path-storage', 'metrics-server', 'ollama', 'openwebui'];
 
 const cond = (type: string, status: string, reason: string, message = '') => ({ type, status, reason, message, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') });
 
