@@ -350,6 +350,10 @@ spec:
         `waiting for Secrets ${[master, endpointKey].sort().map((n) => `fleet-default/${n}`).join(', ')} on the management cluster (Fleet copies them to the cluster from there)`,
       );
       expect(blocked.conditions.find((c) => c.type === 'BundlesReady')).toMatchObject({ status: 'False', reason: 'SecretsMissing' });
+      // and a Warning Event on the Cluster for each
+      const warned = async () =>
+        (await kubeRequest<{ items: { reason: string; type: string }[] }>(admin, 'GET', `/api/v1/namespaces/${gw}/events`)).items.filter((e) => e.reason === 'SecretMissing' && e.type === 'Warning').length;
+      await waitFor(async () => (await warned()) === 2, { message: 'a SecretMissing Event per Secret' });
 
       // WHEN `llmstack secrets` makes llmstack's own keys on the management cluster
       const made = await ensureSecrets(admin, stack, false);
