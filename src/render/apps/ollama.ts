@@ -21,14 +21,17 @@ const PART_OF = { 'app.kubernetes.io/part-of': 'llmstack' } as const;
 
 /** Every model of the spec is on disk: the serving pods' readiness check, and what the fill Job waits for. */
 const MODELS_PRESENT = 'for m in $LLMSTACK_MODELS; do ollama show "$m" >/dev/null 2>&1 || exit 1; done';
+// Without a shared cache each pod pulls into its own volume once its server answers.
+const PULL_INTO_POD = 'ollama serve & pid=$!; until ollama list >/dev/null 2>&1; do sleep 1; done; for m in $LLMSTACK_MODELS; do until ollama pull "$m"; do sleep 5; done; done; wait $pid';
 // The shared cache is filled before (or while) serving pods start; they wait for the directories the
 // Job creates first, because Ollama cannot create them on a read-only mount and exits.
-const SERVE_FROM_CACHE = 'until [ -d /models/blobs ] && [ -d /models/manifests ]; do sleep 2; done; exec ollama serve';
+const SERVE_FROM_CACHE = 'until [ -d "$OLLAMA_MODELS/blobs" ] && [ -d "$OLLAMA_MODELS/manifests" ]; do sleep 2; done; exec ollama serve';
 // Pull every model (bounded retries; the Job restarts the pod after that), then delete the models a
 // former spec listed and this one does not, so the claim holds only what the spec asks for.
 const FILL_CACHE = [
-  'mkdir -p /models/blobs /models/manifests',
+  'mkdir -p "$OLLAMA_MODELS/blobs" "$OLLAMA_MODELS/manifests"',
   'ollama serve & pid=$!',
+  'n=0; until ollama list >/dev/null 2>&1; do n=$((n+1)); [ $n -lt 60 ] || exit 1; sleep 1; done',
   'for m in $LLMSTACK_MODELS; do n=0; until ollama pull "$m"; do n=$((n+1)); [ $n -lt 30 ] || exit 1; sleep 10; done; done',
   'keep=" "; for m in $LLMSTACK_MODELS; do case $m in *:*) ;; *) m=$m:latest;; esac; keep="$keep$m "; done',
   'ollama list | tail -n +2 | while read -r name _; do case "$keep" in *" $name "*) ;; *) ollama rm "$name" || exit 1;; esac; done || exit 1',
@@ -96,7 +99,7 @@ export function renderOllama(apps: Apps, placement?: Record<string, unknown>, ex
     // pod: serve first, then pull into the pod's own volume (the pull talks to the local server; a
     // failed pull is retried). shared: serve what the fill Job put on the claim.
     args: [
-      shared ? SERVE_FROM_CACHE : 'ollama serve & pid=$!; for m in $LLMSTACK_MODELS; do until ollama pull "$m"; do sleep 5; done; done; wait $pid',
+      shared ? SERVE_FROM_CACHE : PULL_INTO_POD,
     ],
     // Up: the server answers (it does within seconds, before any model is pulled).
     startupProbe: { httpGet: { path: '/', port: OLLAMA_PORT }, periodSeconds: 2, failureThreshold: 60 },
