@@ -15,7 +15,7 @@ import { loadCatalog } from '../../src/catalog/load.js';
 import { renderStack } from '../../src/render/index.js';
 import { objectsOf } from '../../src/validate/offline.js';
 import { exampleFor, SHARED_CACHE_EXAMPLE } from '../support/examples.js';
-import { binDir, ollamaBin, runContainer, runsAsOtherUser, waitReady, type Container } from '../support/ollama.js';
+import { binDir, claimReadOnly, ollamaBin, runContainer, runsAsOtherUser, waitReady, type Container } from '../support/ollama.js';
 import { makeModel, modelBytes, registryCertificate, startOllamaRegistry } from '../support/ollama-registry.js';
 
 const MIB = 1 << 20;
@@ -35,7 +35,7 @@ export async function runModelCacheBench(runs: number): Promise<void> {
   const pod = containers('quickstart.yaml');
   const shared = containers(SHARED_CACHE_EXAMPLE);
 
-  const work = mkdtempSync(join(tmpdir(), 'llmstack-bench-model-cache-'));
+  const work = mkdtempSync(join(tmpdir(), `llmstack-ollama-${process.pid}-bench-`));
   chmodSync(work, 0o755);
   const volume = (name: string) => {
     const d = join(work, name);
@@ -93,14 +93,14 @@ export async function runModelCacheBench(runs: number): Promise<void> {
 
     // cache.mode shared: the fill Job once, then new pods on the filled, read-only claim.
     const claim = volume('claim');
-    if (runsAsOtherUser) chmodSync(claim, 0o755);
+    if (runsAsOtherUser) claimReadOnly(claim, true);
     registry.resetCount();
     const t0 = performance.now();
     const job = await runContainer({ container: shared.job!, bin, volumes: { models: claim, tmp: volume('job-tmp') }, env, asOtherUser: false, watchDir: work });
     if ((await job.exited) !== 0) throw new Error(`the fill Job failed:\n${job.output()}`);
     const jobMs = performance.now() - t0;
     const jobBytes = registry.bytesSent();
-    if (!runsAsOtherUser) chmodSync(claim, 0o555);
+    claimReadOnly(claim, true);
     const sharedMs: number[] = [];
     let sharedBytes = 0;
     for (let i = 0; i < runs; i++) {
@@ -115,7 +115,7 @@ export async function runModelCacheBench(runs: number): Promise<void> {
         await c.stop();
       }
     }
-    if (!runsAsOtherUser) chmodSync(claim, 0o755);
+    claimReadOnly(claim, false);
 
     // Floor for `shared`: Ollama on an empty folder until its server answers.
     const serve: number[] = [];

@@ -15,7 +15,7 @@ import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
 import { objectsOf } from '../../src/validate/offline.js';
 import { renderExample, SHARED_CACHE_EXAMPLE } from '../support/examples.js';
-import { binDir, ollamaBin, runContainer, runsAsOtherUser, waitReady, type Container, type RunningContainer } from '../support/ollama.js';
+import { binDir, claimReadOnly, ollamaBin, runContainer, runsAsOtherUser, waitReady, type Container, type RunningContainer } from '../support/ollama.js';
 import { makeModel, modelBytes, registryCertificate, startOllamaRegistry, type OllamaRegistry, type RegistryModel } from '../support/ollama-registry.js';
 
 const MODEL_BYTES = 24 << 20;
@@ -63,7 +63,7 @@ async function sha256(file: string): Promise<string> {
 
 beforeAll(async () => {
   catalog = await loadCatalog();
-  work = mkdtempSync(path.join(os.tmpdir(), `llmstack-model-cache-${process.pid}-`));
+  work = mkdtempSync(path.join(os.tmpdir(), `llmstack-ollama-${process.pid}-`));
   chmodSync(work, 0o755);
   // A cold build compiles Ollama with its llama.cpp (cgo): about 5 minutes on 2 cores, then cached.
   bin = binDir(work, await ollamaBin());
@@ -99,7 +99,7 @@ describe('the model cache with real Ollama', () => {
     expect(serving.env).toContainEqual({ name: 'OLLAMA_NOPRUNE', value: 'true' });
     const cache = volume('claim');
     // The claim is written by the Job only: as root the pods run as nobody, to whom it is read-only.
-    if (runsAsOtherUser) chmodSync(cache, 0o755);
+    if (runsAsOtherUser) claimReadOnly(cache, true);
     registry.resetCount();
 
     // GIVEN a serving pod that starts on the empty claim (scale-up while the Job has not run yet),
@@ -121,7 +121,9 @@ describe('the model cache with real Ollama', () => {
     for (const b of [tiny.config, ...tiny.layers]) expect(await sha256(path.join(cache, 'blobs', b.digest.replace(':', '-')))).toBe(b.digest);
 
     // AND pod N+1 (scale-up or from zero), on a claim nobody may write now, downloads 0 bytes.
-    if (!runsAsOtherUser) chmodSync(cache, 0o555);
+    claimReadOnly(cache, true);
+    const write = await start({ args: ['touch "$OLLAMA_MODELS/blobs/probe"'], env: serving.env }, '', { models: cache, tmp: volume('write-tmp') });
+    expect(await write.exited, 'the claim must be read-only to the serving pods here').not.toBe(0);
     registry.resetCount();
     const before = registry.requests.length;
     const next = await start(serving, pullName(tiny), { models: cache, tmp: volume('next-tmp') });
@@ -129,7 +131,7 @@ describe('the model cache with real Ollama', () => {
     expect(registry.bytesSent()).toBe(0);
     expect(registry.requests.slice(before)).toEqual([]);
     await Promise.all([early.stop(), next.stop()]);
-    if (!runsAsOtherUser) chmodSync(cache, 0o755);
+    claimReadOnly(cache, false);
   }, 300_000);
 
   it('why the serving pods set OLLAMA_NOPRUNE: at start Ollama deletes every layer no manifest names yet', async () => {

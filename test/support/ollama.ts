@@ -4,8 +4,8 @@
 // is mapped: the port (127.0.0.1:<free port> for 0.0.0.0:11434), the volumes (folders for /models and
 // /tmp), and, when the tests run as root, the container's non-root user (setpriv to nobody), so a
 // read-only models folder is read-only to Ollama as the kernel enforces it.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, copyFileSync, mkdirSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, chmodSync, constants, copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePorts } from './controlplane.js';
@@ -39,6 +39,16 @@ export function ollamaBin(): Promise<string> {
 /** As root, processes run as nobody (the pods' non-root uid stands in); otherwise as the current user. */
 export const runsAsOtherUser = process.getuid?.() === 0;
 const asUser = (cmd: string[]) => (runsAsOtherUser ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...cmd] : cmd);
+
+/**
+ * Makes a claim's folder read-only to the serving containers, as a read-only mount is (or writable
+ * again). As root they run as nobody, to whom the Job's files (0644, folders 0755) are read-only
+ * already; otherwise they run as the owner, so the write bits go.
+ */
+export function claimReadOnly(dir: string, readOnly: boolean): void {
+  if (runsAsOtherUser) chmodSync(dir, 0o755);
+  else execFileSync('chmod', ['-R', readOnly ? 'a-w' : 'u+w', dir]);
+}
 
 /** A folder holding a copy of the binary as `ollama`, readable by the other user, to put first on PATH. */
 export function binDir(work: string, bin: string): string {
