@@ -189,6 +189,39 @@ describe('apps', () => {
   });
 });
 
+describe('Ollama model cache', () => {
+  const ollama = (cache: string, models = '["qwen2.5:0.5b"]') => stack(`  clusters: [{name: c1, class: docker-llm}]\n  apps:\n    ollama: {models: ${models}, cache: ${cache}}\n`).spec.apps;
+  type Obj = { kind: string; metadata: { name: string }; spec: any };
+  const objs = (cache: string, models?: string) => renderOllama(ollama(cache, models)) as unknown as Obj[];
+
+  it('pod (the default): an emptyDir of cache.size, no claim, no Job', () => {
+    expect(stack('  clusters: [{name: c1, class: docker-llm}]\n').spec.apps.ollama.cache).toStrictEqual({ mode: 'pod', size: '10Gi' });
+    const out = objs('{size: 30Gi}');
+    expect(out.map((o) => o.kind)).toStrictEqual(['Service']);
+    expect(out[0]!.spec.template.spec.volumes[0]).toStrictEqual({ name: 'models', emptyDir: { sizeLimit: '30Gi' } });
+  });
+
+  it('shared: an RWX claim, the Service mounting it read-only, and a Job writing it', () => {
+    const [svc, claim, job] = objs('{mode: shared, size: 50Gi, storageClass: efs}');
+    expect(claim!.spec).toStrictEqual({ accessModes: ['ReadWriteMany'], storageClassName: 'efs', resources: { requests: { storage: '50Gi' } } });
+    const pod = svc!.spec.template.spec;
+    expect(pod.volumes[0]).toStrictEqual({ name: 'models', persistentVolumeClaim: { claimName: 'ollama-models', readOnly: true } });
+    expect(pod.containers[0].volumeMounts[0]).toStrictEqual({ name: 'models', mountPath: '/models', readOnly: true });
+    expect(job!.kind).toBe('Job');
+    expect(job!.spec.template.spec.volumes[0]).toStrictEqual({ name: 'models', persistentVolumeClaim: { claimName: 'ollama-models' } });
+    expect(job!.spec.ttlSecondsAfterFinished).toBeUndefined();
+    // Without storageClass the claim takes the cluster's default class.
+    expect(objs('{mode: shared}')[1]!.spec.storageClassName).toBeUndefined();
+  });
+
+  it('names the Job by what it pulls: the same for the same list, new for a new one', () => {
+    const name = (models: string) => objs('{mode: shared}', models)[2]!.metadata.name;
+    expect(name('["a:1"]')).toMatch(/^ollama-models-[0-9a-f]{10}$/);
+    expect(name('["a:1"]')).toBe(name('["a:1"]'));
+    expect(name('["a:1", "b:2"]')).not.toBe(name('["a:1"]'));
+  });
+});
+
 describe('autoscaler', () => {
   it('is limited to the cluster namespace and matches the workload Kubernetes minor', () => {
     const s = stack(`  clusters: [{name: c1, namespace: team-a, class: docker-llm, kubernetesVersion: v1.33.4}]\n`);

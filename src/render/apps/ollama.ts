@@ -102,15 +102,16 @@ export function renderOllama(apps: Apps, placement?: Record<string, unknown>, ex
       shared ? SERVE_FROM_CACHE : PULL_INTO_POD,
     ],
     // Up: the server answers (it does within seconds, before any model is pulled).
-    startupProbe: { httpGet: { path: '/', port: OLLAMA_PORT }, periodSeconds: 2, failureThreshold: 60 },
+    // shared: the very first pods may wait for the fill Job's pod to start (its image pull) before
+    // their server can start: up to 30 minutes, like the readiness window, instead of restarting.
+    startupProbe: { httpGet: { path: '/', port: OLLAMA_PORT }, periodSeconds: 2, failureThreshold: shared ? 900 : 60 },
     livenessProbe: { httpGet: { path: '/', port: OLLAMA_PORT }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
-    // Ready: every model of the spec is on disk (a first pull of a large model takes minutes).
-    readinessProbe: {
-      exec: { command: ['/bin/sh', '-c', MODELS_PRESENT] },
-      initialDelaySeconds: 5,
-      periodSeconds: 5,
-      failureThreshold: 360,
-    },
+    // Ready: every model of the spec is on disk (a first pull of a large model takes minutes). From a
+    // filled shared cache that is true as soon as the server answers: probe at once and often, so
+    // a scale from zero is not held back by the probe's own schedule. 30 minutes either way.
+    readinessProbe: shared
+      ? { exec: { command: ['/bin/sh', '-c', MODELS_PRESENT] }, periodSeconds: 1, failureThreshold: 1800 }
+      : { exec: { command: ['/bin/sh', '-c', MODELS_PRESENT] }, initialDelaySeconds: 5, periodSeconds: 5, failureThreshold: 360 },
     resources: {
       requests: resources(o.requests, o.gpu),
       limits: resources(o.limits, o.gpu),
