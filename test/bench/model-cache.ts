@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCatalog } from '../../src/catalog/load.js';
 import { renderStack } from '../../src/render/index.js';
+import { ollamaListName } from '../../src/render/apps/ollama.js';
 import { objectsOf } from '../../src/validate/offline.js';
 import { exampleFor, SHARED_CACHE_EXAMPLE } from '../support/examples.js';
 import { binDir, claimReadOnly, ollamaBin, runContainer, runsAsOtherUser, waitReady, type Container } from '../support/ollama.js';
@@ -52,7 +53,7 @@ export async function runModelCacheBench(runs: number): Promise<void> {
     const registry = await startOllamaRegistry({ models: [model], tls: certs });
     close = () => registry.close();
     const name = `${registry.host}/${model.name}`;
-    const env = { LLMSTACK_MODELS: name, SSL_CERT_FILE: certs.caFile };
+    const env = { LLMSTACK_MODELS: name, LLMSTACK_KEEP: ollamaListName(name), SSL_CERT_FILE: certs.caFile };
     const ca = readFileSync(certs.caFile);
 
     console.log(`\nOllama model cache: a new pod of ollama/ollama ${process.env.OLLAMA_VERSION ?? 'v0.12.6'} (built from its Go module), ${(modelBytes(model) / MIB).toFixed(1)} MiB model from a registry on loopback, median of ${runs} runs`);

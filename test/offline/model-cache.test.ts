@@ -13,6 +13,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
+import { ollamaListName } from '../../src/render/apps/ollama.js';
 import { objectsOf } from '../../src/validate/offline.js';
 import { renderExample, SHARED_CACHE_EXAMPLE } from '../support/examples.js';
 import { binDir, claimReadOnly, ollamaBin, runContainer, runsAsOtherUser, waitReady, type Container, type RunningContainer } from '../support/ollama.js';
@@ -48,7 +49,7 @@ function volume(name: string): string {
 }
 
 async function start(container: Container, models: string, volumes: { models: string; tmp: string }, asOtherUser = true): Promise<RunningContainer> {
-  const c = await runContainer({ container, bin, volumes, env: { LLMSTACK_MODELS: models, SSL_CERT_FILE: caFile }, asOtherUser, watchDir: work });
+  const c = await runContainer({ container, bin, volumes, env: { LLMSTACK_MODELS: models, LLMSTACK_KEEP: models.split(' ').filter(Boolean).map(ollamaListName).join(' '), SSL_CERT_FILE: caFile }, asOtherUser, watchDir: work });
   running.push(c);
   return c;
 }

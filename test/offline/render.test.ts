@@ -5,7 +5,7 @@ import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
 import { autoscalerImage, renderAutoscaler } from '../../src/render/autoscaler.js';
 import { renderLitellm } from '../../src/render/apps/litellm.js';
-import { renderOllama } from '../../src/render/apps/ollama.js';
+import { ollamaListName, renderOllama } from '../../src/render/apps/ollama.js';
 import { bundleClosure } from '../../src/render/bundles.js';
 import { renderCluster } from '../../src/render/cluster.js';
 import { renderGitRepos } from '../../src/render/gitrepos.js';
@@ -212,6 +212,21 @@ describe('Ollama model cache', () => {
     expect(job!.spec.ttlSecondsAfterFinished).toBeUndefined();
     // Without storageClass the claim takes the cluster's default class.
     expect(objs('{mode: shared}')[1]!.spec.storageClassName).toBeUndefined();
+  });
+
+  it("keeps each spec model under the name `ollama list` gives it (Ollama 0.12.6 DisplayShortest)", () => {
+    expect(['qwen2.5:0.5b', 'qwen2.5', 'library/qwen2.5:0.5b', 'registry.ollama.ai/library/llama3.2:1b', 'registry.ollama.ai/team/m:v1', 'team/m', 'models.example.com/team/m:q4'].map(ollamaListName)).toStrictEqual([
+      'qwen2.5:0.5b',
+      'qwen2.5:latest',
+      'qwen2.5:0.5b',
+      'llama3.2:1b',
+      'team/m:v1',
+      'team/m:latest',
+      'models.example.com/team/m:q4',
+    ]);
+    expect(ollamaListName('127.0.0.1:5000/library/tiny:v1')).toBe('127.0.0.1:5000/library/tiny:v1');
+    const env = objs('{mode: shared}', '["library/qwen2.5:0.5b", "llama3.2"]')[2]!.spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'LLMSTACK_KEEP', value: 'qwen2.5:0.5b llama3.2:latest' });
   });
 
   it('names the Job by what it pulls: the same for the same list, new for a new one', () => {

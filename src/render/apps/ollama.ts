@@ -33,8 +33,7 @@ const FILL_CACHE = [
   'ollama serve & pid=$!',
   'n=0; until ollama list >/dev/null 2>&1; do n=$((n+1)); [ $n -lt 60 ] || exit 1; sleep 1; done',
   'for m in $LLMSTACK_MODELS; do n=0; until ollama pull "$m"; do n=$((n+1)); [ $n -lt 30 ] || exit 1; sleep 10; done; done',
-  'keep=" "; for m in $LLMSTACK_MODELS; do case $m in *:*) ;; *) m=$m:latest;; esac; keep="$keep$m "; done',
-  'ollama list | tail -n +2 | while read -r name _; do case "$keep" in *" $name "*) ;; *) ollama rm "$name" || exit 1;; esac; done || exit 1',
+  'ollama list | tail -n +2 | while read -r name _; do case " $LLMSTACK_KEEP " in *" $name "*) ;; *) ollama rm "$name" || exit 1;; esac; done || exit 1',
   'kill $pid; wait $pid; exit 0',
 ].join('\n');
 
@@ -237,6 +236,8 @@ export function modelCache(o: Apps['ollama']): KubeObject[] {
                 { name: 'OLLAMA_MODELS', value: '/models' },
                 { name: 'HOME', value: '/tmp' },
                 { name: 'LLMSTACK_MODELS', value: o.models.join(' ') },
+                // The same models as `ollama list` names them: every other model is removed.
+                { name: 'LLMSTACK_KEEP', value: o.models.map(ollamaListName).join(' ') },
                 // An older Job may still be downloading when this one starts: pruning at start would
                 // delete its verified layers before it writes their manifest.
                 { name: 'OLLAMA_NOPRUNE', value: 'true' },
@@ -264,4 +265,22 @@ export function modelCache(o: Apps['ollama']): KubeObject[] {
 /** `ollama-models-<hash of image and models>`: stable for one spec, new when what it pulls changes. */
 export function fillJobName(o: Apps['ollama']): string {
   return `${MODEL_CACHE_CLAIM}-${shortHash(JSON.stringify({ image: o.image, models: o.models }), 10)}`;
+}
+
+/**
+ * A model reference as `ollama list` shows it: Ollama 0.12.6 parses `[host/][namespace/]model[:tag]`
+ * with the defaults registry.ollama.ai, library and latest, and its list leaves out a default host,
+ * and a default namespace on the default host (types/model/name.go, DisplayShortest).
+ */
+export function ollamaListName(ref: string): string {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  const [path, tag] = colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
+  const parts = path.split('/');
+  const model = parts.pop()!;
+  const namespace = parts.pop() ?? 'library';
+  const host = parts.length ? parts.join('/') : 'registry.ollama.ai';
+  if (host.toLowerCase() !== 'registry.ollama.ai') return `${host}/${namespace}/${model}:${tag}`;
+  if (namespace.toLowerCase() !== 'library') return `${namespace}/${model}:${tag}`;
+  return `${model}:${tag}`;
 }
