@@ -120,6 +120,7 @@ ollama_build() {
   if [[ ! -x "$oout/ollama" ]]; then
     need_go
     command -v g++ >/dev/null || { log "ollama: a C++ compiler is needed (Debian: apt-get install g++)"; exit 1; }
+    python3 -m pip --version >/dev/null 2>&1 || { log "ollama: pip is needed for miniaudio.h (Debian: apt-get install python3-pip)"; exit 1; }
     local pkgs=() sudo=()
     [[ -f /usr/include/nlohmann/json_fwd.hpp ]] || pkgs+=(nlohmann-json3-dev)
     [[ -f /usr/include/stb/stb_image.h ]] || pkgs+=(libstb-dev)
