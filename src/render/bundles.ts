@@ -144,7 +144,7 @@ export function renderBundle(stack: Stack, entry: BundleEntry, clusters: readonl
   }
   if (entry.name === 'ollama') {
     const placement = classTaints && ollamaGpuPlacement(stack, clusters, classTaints);
-    const docs = (exposure?: OllamaExposure) => [...renderOllama(stack.spec.apps, placement, exposure), ...(policies ? ollamaPolicies() : [])];
+    const docs = (exposure?: OllamaExposure) => [...renderOllama(stack.spec.apps, placement, exposure), ...(policies ? ollamaPolicies(stack.spec.apps) : [])];
     const per = clusters.map((c) => {
       const exposure = ollamaExposure(stack, c);
       return { cluster: c, docs: docs(exposure), secrets: exposure ? [{ name: exposure.keyRef.secretRef.name }, { name: exposure.tlsSecret }] : [] };

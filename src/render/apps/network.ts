@@ -10,9 +10,9 @@
 // A policy selects its pods by labels llmstack sets (or the Open WebUI chart sets); kubelet probes come
 // from the node and are not subject to NetworkPolicy.
 import type { KubeObject } from '../../catalog/types.js';
-import type { Cluster, Stack } from '../../spec/schema.js';
+import type { Apps, Cluster, Stack } from '../../spec/schema.js';
 import { LITELLM_LABELS, litellmRoutes } from './litellm.js';
-import { APPS_NAMESPACE, OLLAMA_LABELS, OLLAMA_URL } from './ollama.js';
+import { APPS_NAMESPACE, OLLAMA_FILL_LABELS, OLLAMA_LABELS, OLLAMA_URL } from './ollama.js';
 import { OPENWEBUI_LABELS } from './openwebui.js';
 
 export const KNATIVE_NAMESPACE = 'knative-serving';
@@ -57,8 +57,11 @@ export function namespacePolicies(): KubeObject[] {
   }));
 }
 
-/** Ollama: reached only from Knative's data path; pulls models from the internet (registry.ollama.ai). */
-export function ollamaPolicies(): KubeObject[] {
+/**
+ * Ollama: reached only from Knative's data path; pulls models from the internet (registry.ollama.ai).
+ * With a shared cache the fill Job pulls them instead: the internet on 443 and nothing may reach it.
+ */
+export function ollamaPolicies(apps: Apps): KubeObject[] {
   const knative = (apps: string[]) => ({ ...byName(KNATIVE_NAMESPACE), podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: apps }] } });
   return [
     policy(
@@ -72,6 +75,7 @@ export function ollamaPolicies(): KubeObject[] {
         egress: [internet([443])],
       },
     ),
+    ...(apps.ollama.cache.mode === 'shared' ? [policy('ollama-models', { matchLabels: { ...OLLAMA_FILL_LABELS } }, { ingress: [], egress: [internet([443])] })] : []),
   ];
 }
 
