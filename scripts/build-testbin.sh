@@ -119,14 +119,14 @@ ollama_build() {
   local oout="$cache_root/testbin/ollama-${OLLAMA_VERSION}"
   if [[ ! -x "$oout/ollama" ]]; then
     need_go
-    command -v g++ >/dev/null || { log "ollama: a C++ compiler is needed (Debian: apt-get install g++)"; exit 1; }
-    python3 -m pip --version >/dev/null 2>&1 || { log "ollama: pip is needed for miniaudio.h (Debian: apt-get install python3-pip)"; exit 1; }
     local pkgs=() sudo=()
+    command -v g++ >/dev/null || pkgs+=(g++)
+    python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
     [[ -f /usr/include/nlohmann/json_fwd.hpp ]] || pkgs+=(nlohmann-json3-dev)
     [[ -f /usr/include/stb/stb_image.h ]] || pkgs+=(libstb-dev)
     if ((${#pkgs[@]})); then
       ((EUID == 0)) || sudo=(sudo)
-      log "ollama: installing Debian ${pkgs[*]} (headers llama.cpp includes)"
+      log "ollama: installing Debian ${pkgs[*]} (the compiler, pip for miniaudio.h, headers llama.cpp includes)"
       "${sudo[@]}" apt-get update >&2
       DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${pkgs[@]}" >&2
     fi
