@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: `offline` needs Node, git and Go (test tools built from Go modules, cached); `litellm`
-// runs LiteLLM's proxy from PyPI (python3); `cluster` talks to a real kube-apiserver started once per
-// run by test/support/global-setup.ts.
+// Three projects: `offline` needs Node, git, Go and a C++ compiler (test tools and Ollama built from Go
+// modules, cached); `litellm` runs LiteLLM's proxy from PyPI (python3); `cluster` talks to a real
+// kube-apiserver started once per run by test/support/global-setup.ts.
 export default defineConfig({
   test: {
     projects: [

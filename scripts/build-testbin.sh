@@ -4,6 +4,8 @@
 #   build-testbin.sh capi VERSION the Cluster API managers (core, kubeadm control plane, kubeadm
 #                                 bootstrap) with the CRDs and webhook manifests of that release
 #   build-testbin.sh knative      the Knative checker (test/tools/knative-check) over knative.dev/serving
+#   build-testbin.sh ollama       Ollama at OLLAMA_VERSION (the image the Ollama bundle pins), for the
+#                                 model cache tests and benchmark
 # The test harness runs it when a binary is missing; users can run it by hand too. Prints the folder
 # that holds the binaries on its last line.
 set -euo pipefail
@@ -108,8 +110,47 @@ knative_build() {
   echo "$kout"
 }
 
+# Ollama itself (the model cache tests and benchmark run its pull, serve and show): the released Go
+# module at OLLAMA_VERSION, built with cgo for its bundled llama.cpp (CPU only). Go module zips leave
+# out every vendor/ folder, so the three single-header libraries llama.cpp vendors are supplied here:
+# nlohmann/json and stb_image from Debian, miniaudio.h from the PyPI sdist of the `miniaudio`
+# bindings (MINIAUDIO_PYPI_VERSION), which carries it at the include path llama.cpp expects.
+ollama_build() {
+  local oout="$cache_root/testbin/ollama-${OLLAMA_VERSION}"
+  if [[ ! -x "$oout/ollama" ]]; then
+    need_go
+    local pkgs=() sudo=()
+    command -v g++ >/dev/null || pkgs+=(g++)
+    python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
+    [[ -f /usr/include/nlohmann/json_fwd.hpp ]] || pkgs+=(nlohmann-json3-dev)
+    [[ -f /usr/include/stb/stb_image.h ]] || pkgs+=(libstb-dev)
+    if ((${#pkgs[@]})); then
+      ((EUID == 0)) || sudo=(sudo)
+      log "ollama: installing Debian ${pkgs[*]} (the compiler, pip for miniaudio.h, headers llama.cpp includes)"
+      "${sudo[@]}" apt-get update >&2
+      DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${pkgs[@]}" >&2
+    fi
+    new_work
+    log "ollama: miniaudio.h from PyPI miniaudio==${MINIAUDIO_PYPI_VERSION} (sdist)"
+    python3 -m pip download --quiet --no-deps --no-binary :all: -d "$work" "miniaudio==${MINIAUDIO_PYPI_VERSION}" >&2
+    tar -xzf "$work/miniaudio-${MINIAUDIO_PYPI_VERSION}.tar.gz" -C "$work" "miniaudio-${MINIAUDIO_PYPI_VERSION}/miniaudio/miniaudio.h"
+    mkdir -p "$oout"
+    log "building github.com/ollama/ollama ${OLLAMA_VERSION} (cgo, about 5 minutes on 2 cores)"
+    (cd "$work" && CGO_ENABLED=1 CGO_CPPFLAGS="-I$work/miniaudio-${MINIAUDIO_PYPI_VERSION}" GOFLAGS=-buildvcs=false GOBIN="$work/bin" \
+      go install -trimpath -ldflags "-s -w -X github.com/ollama/ollama/version.Version=${OLLAMA_VERSION#v}" "github.com/ollama/ollama@${OLLAMA_VERSION}")
+    mv "$work/bin/ollama" "$oout/ollama"
+  fi
+  log "ollama $("$oout/ollama" --version 2>&1 | sed -n 's/.*client version is //p')"
+  echo "$oout"
+}
+
 if [[ "${1:-}" == knative ]]; then
   knative_build
+  exit 0
+fi
+
+if [[ "${1:-}" == ollama ]]; then
+  ollama_build
   exit 0
 fi
 

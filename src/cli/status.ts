@@ -2,7 +2,7 @@
 import type { KubeClientConfig } from '../kube/config.js';
 import { EXIT, UserError } from '../errors.js';
 import { clusterError, loadKubeConfig } from '../kube/client.js';
-import { getObject, isKubeError, isNotFound, listObjects } from '../kube/http.js';
+import { getMetadata, isKubeError, isNotFound, listObjects } from '../kube/http.js';
 import { Informer } from '../kube/informer.js';
 import { RESOURCES, type KubeObject } from '../kube/resources.js';
 import { LABEL } from '../render/labels.js';
@@ -126,7 +126,7 @@ export async function missingBundleSecrets(kc: KubeClientConfig): Promise<Missin
   const missing: MissingSecret[] = [];
   for (const m of [...wanted.values()].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))) {
     try {
-      if (!(await getObject(kc, RESOURCES.secret, m.namespace, m.name))) missing.push({ ...m, bundles: m.bundles.sort() });
+      if (!(await getMetadata(kc, RESOURCES.secret, m.namespace, m.name))) missing.push({ ...m, bundles: m.bundles.sort() });
     } catch (e) {
       if (isKubeError(e, 403)) return `cannot check the Secrets the bundles need: ${(e as Error).message}`;
       return undefined;

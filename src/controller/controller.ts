@@ -16,7 +16,8 @@ import { autoImportDecision, managedBy, parseLabelSelector, TURTLES, type LabelS
 import { parseAutoscalerStatus } from './autoscaler-status.js';
 import { transitions } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
-import { computeReport, observedAutoscaler, type AutoscalerObservation, type ObjectLike } from './report.js';
+import { computeReport, observedAutoscaler, secretsNeeded, type AutoscalerObservation, type ObjectLike } from './report.js';
+import { SecretChecker } from './secrets.js';
 import { targetingChange } from './targeting.js';
 import { LLMCLUSTER, usableStatus } from './types.js';
 import { WorkloadReader } from './workload.js';
@@ -67,6 +68,9 @@ export class Controller {
   private readonly recorder: EventRecorder;
   private readonly workload: WorkloadReader;
   private readonly autoscaler = new Map<string, { text?: string; observation: AutoscalerObservation }>();
+  private readonly secrets: SecretChecker;
+  /** The Secrets (namespace/name) each cluster's bundles need, as its last reconcile found them. */
+  private readonly secretNeeds = new Map<string, Set<string>>();
   /** When a watch event first showed each cluster needing the auto-import label (for the latency metric). */
   private readonly needsLabelSince = new Map<string, number>();
   /** The report each of our writes returned, and the resourceVersion it replaced (see newestReport). */
@@ -112,6 +116,7 @@ export class Controller {
     });
     this.recorder = new EventRecorder(this.kc, { log: this.informerLog });
     this.workload = new WorkloadReader(this.kc);
+    this.secrets = new SecretChecker(this.kc, (level, msg, fields) => this.log(level, msg, fields));
     if (m) this.unsubscribe = onRequest(this.kc, (r) => m.kubeRequests.inc({ verb: r.verb }));
 
     const common = { resyncMs: opts.resyncMs ?? 10 * 60_000, log: this.informerLog, ...(opts.availabilityCheckMs ? { availabilityCheckMs: opts.availabilityCheckMs } : {}) };
@@ -209,7 +214,10 @@ export class Controller {
     for (const c of this.informers.clusters.list()) this.onClusterEvent(c);
     for (const r of this.informers.reports.list()) this.queue.add(keyOf(r.metadata.namespace, r.metadata.name));
     // Timer callbacks must never throw: an uncaught error would end the process, not one reconcile.
-    const poll = () => void this.pollAutoscalers().catch((e: unknown) => this.log('error', 'autoscaler poll failed', { error: String(e) }));
+    const poll = () => {
+      void this.pollAutoscalers().catch((e: unknown) => this.log('error', 'autoscaler poll failed', { error: String(e) }));
+      void this.pollSecrets().catch((e: unknown) => this.log('error', 'Secret poll failed', { error: String(e) }));
+    };
     poll();
     this.pollTimer = setInterval(poll, this.opts.autoscalerPollMs ?? 30_000);
     this.availability = this.availabilityKey();
@@ -418,6 +426,7 @@ export class Controller {
       const report = this.informers.reports.get(ns, name);
       if (!cached) {
         this.autoscaler.delete(key);
+        this.secretNeeds.delete(key);
         this.ownWrites.delete(key);
         this.workload.forget(ns, name);
         // Only a report this controller created goes with its cluster; an LLMCluster someone else made stays.
@@ -443,7 +452,9 @@ export class Controller {
       let current = this.newestReport(key, report);
       if (!current) current = this.wrote(key, undefined, await this.createReport(cluster));
       const previous = usableStatus(current.status);
-      const status = computeReport(this.inputsFor(cluster), previous, this.now().toISOString());
+      const input = this.inputsFor(cluster);
+      input.missingSecrets = await this.missingSecrets(key, input);
+      const status = computeReport(input, previous, this.now().toISOString());
       if (!jsonEqual(current.status, status)) {
         this.wrote(key, current.metadata.resourceVersion, await patchStatus<Obj>(this.kc, RESOURCES.llmCluster, current, status, FIELD_MANAGER));
         m?.statusWrites.inc();
@@ -570,6 +581,28 @@ export class Controller {
       }
       throw e;
     }
+  }
+
+  /** Which of the Secrets this cluster's bundles need are missing on the management cluster. */
+  private async missingSecrets(key: string, input: Parameters<typeof computeReport>[0]): Promise<{ namespace: string; name: string }[]> {
+    const needed = secretsNeeded(input);
+    const keys = needed.map((n) => `${n.namespace}/${n.name}`);
+    this.secretNeeds.set(key, new Set(keys));
+    const states = await this.secrets.states(keys);
+    return needed.filter((n) => states.get(`${n.namespace}/${n.name}`) === 'missing').map(({ namespace, name }) => ({ namespace, name }));
+  }
+
+  /**
+   * Secrets are not watched (the controller may read them only by name, see secrets.ts): each poll asks
+   * again, and a Secret that appeared or went enqueues the clusters that need it. Fleet's own copy also
+   * changes the BundleDeployment, which reconciles at once.
+   */
+  private async pollSecrets(): Promise<void> {
+    if (!this.leading) return;
+    this.secrets.retain(new Set([...this.secretNeeds.values()].flatMap((s) => [...s])));
+    const changed = new Set(await this.secrets.refresh());
+    if (changed.size === 0) return;
+    for (const [key, needs] of this.secretNeeds) if ([...needs].some((n) => changed.has(n))) this.enqueue(key);
   }
 
   /** Reads each autoscaled cluster's status ConfigMap; a change enqueues the cluster. */

@@ -24,6 +24,7 @@ export const EVENT_REASON = {
   BundleModified: 'BundleModified',
   BundleRecovered: 'BundleRecovered',
   BundlesReady: 'BundlesReady',
+  SecretMissing: 'SecretMissing',
   AutoscalerUnhealthy: 'AutoscalerUnhealthy',
   AutoscalerStatusUnparseable: 'AutoscalerStatusUnparseable',
   AutoscalerHealthy: 'AutoscalerHealthy',
@@ -82,6 +83,12 @@ export function transitions(previous: LLMClusterStatus | undefined, next: LLMClu
   const allReady = (s: LLMClusterStatus | undefined) => !!s && s.bundles.total > 0 && s.bundles.ready === s.bundles.total;
   if (allReady(next) && !allReady(previous)) {
     add('Normal', EVENT_REASON.BundlesReady, `all ${next.bundles.total} bundles ready${next.bundles.commit ? ` at commit ${next.bundles.commit}` : ''}`);
+  }
+
+  const missingBefore = new Set((previous?.missingSecrets ?? []).map((m) => `${m.namespace}/${m.name}`));
+  for (const m of next.missingSecrets ?? []) {
+    const key = `${m.namespace}/${m.name}`;
+    if (!missingBefore.has(key)) add('Warning', EVENT_REASON.SecretMissing, `Secret ${key} is missing on the management cluster; Fleet cannot copy it for ${m.bundles.join(', ')}`);
   }
 
   const h0 = previous?.autoscaler.health;

@@ -90,6 +90,11 @@ export interface ReportInput {
   observedGeneration?: number;
   /** A status whose lastProbeTime is older than this is stale: the autoscaler stopped. Default 300. */
   autoscalerStaleAfterSeconds?: number;
+  /**
+   * Secrets of secretsNeeded() that the controller found missing on the management cluster (absent:
+   * not checked). Fleet v0.16.1 says nothing about them itself (see secretsNeeded).
+   */
+  missingSecrets?: { namespace: string; name: string }[];
 }
 
 /** Condition reasons: constants, so scripts and alerts can rely on them. */
@@ -112,6 +117,7 @@ export const REASON = {
   BundlesFailed: 'BundlesFailed',
   BundlesModified: 'BundlesModified',
   BundlesNotReady: 'BundlesNotReady',
+  SecretsMissing: 'SecretsMissing',
   // AutoscalerHealthy
   Healthy: 'Healthy',
   NotRequired: 'NotRequired',
@@ -182,6 +188,7 @@ export function computeReport(input: ReportInput, previous: LLMClusterStatus | u
     controlPlaneReady: c.controlPlaneReady,
     import: compact({ state: imp.state, rancherCluster: imp.rancherCluster, message: imp.message }),
     bundles: compact({ summary: `${bundles.ready}/${bundles.total}`, ready: bundles.ready, total: bundles.total, commit: bundles.commit, items: bundles.items }),
+    missingSecrets: bundles.missingSecrets.length > 0 ? bundles.missingSecrets : undefined,
     nodes,
     nodePools,
     autoscaler: auto.report,
@@ -332,20 +339,36 @@ interface BundlesResult {
   total: number;
   commit?: string;
   items: BundleReport[];
+  /** Secrets missing on the management cluster, with the bundles that need them. */
+  missingSecrets: SecretNeed[];
+}
+
+/** A Secret that Fleet copies from a Bundle's namespace for this cluster, and the bundles that name it. */
+export interface SecretNeed {
+  namespace: string;
+  name: string;
+  bundles: string[];
 }
 
 // Fleet's StateRank; a state we cannot read ranks as still progressing.
 const RANK: Record<BundleState, number> = { ErrApplied: 7, WaitApplied: 6, Modified: 5, OutOfSync: 4, Pending: 3, Unknown: 2.5, NotReady: 2, Ready: 1 };
 
-function bundleReport(input: ReportInput, c: ClusterFacts): BundlesResult {
+interface BundleRow {
+  name: string;
+  namespace?: string;
+  bundle?: ObjectLike;
+  deployments: ObjectLike[];
+}
+
+/** The bundles that concern this cluster: those deployed to it, and llmstack's that it asks for. */
+function bundleRows(input: ReportInput, c: ClusterFacts): { rows: BundleRow[]; expected: Set<string> } {
   const expected = new Set(
     Object.entries(c.labels)
       .filter(([k, v]) => k.startsWith(LABEL.bundlePrefix) && v === 'true')
       .map(([k]) => k.slice(LABEL.bundlePrefix.length)),
   );
   const stack = c.labels[LABEL.stack];
-  type Row = { name: string; namespace?: string; bundle?: ObjectLike; deployments: ObjectLike[] };
-  const rows: Row[] = [];
+  const rows: BundleRow[] = [];
   for (const b of input.bundles ?? []) {
     const name = b.metadata?.name;
     if (!name || rows.some((r) => r.name === name && r.namespace === b.metadata?.namespace)) continue;
@@ -360,7 +383,6 @@ function bundleReport(input: ReportInput, c: ClusterFacts): BundlesResult {
     if (!row) rows.push((row = { name, namespace: ns, deployments: [] }));
     row.deployments.push(bd);
   }
-  const labelOf = (r: Row) => r.bundle?.metadata?.labels?.[LABEL.bundle] ?? r.deployments[0]?.metadata?.labels?.[LABEL.bundle];
   const kept = rows.filter((r) => {
     if (r.deployments.length > 0) return true;
     const labels = r.bundle?.metadata?.labels ?? {};
@@ -369,8 +391,69 @@ function bundleReport(input: ReportInput, c: ClusterFacts): BundlesResult {
     // An llmstack bundle without a deployment here counts only if the Cluster asks for it.
     return !otherStack && (llm === undefined || expected.size === 0 || expected.has(llm));
   });
+  return { rows: kept, expected };
+}
 
-  const items: BundleReport[] = kept.map((r) => bundleRow(r.name, r.namespace, labelOf(r), r.bundle, r.deployments));
+/** Secret names in a downstreamResources list (Fleet compares kinds case-insensitively). */
+function secretNames(v: unknown): string[] {
+  return list(v)
+    .map(rec)
+    .filter((r) => str(r.kind)?.toLowerCase() === 'secret' && str(r.name))
+    .map((r) => r.name as string);
+}
+
+/** The Secrets one bundle row needs copied from its Bundle's namespace. */
+function rowSecrets(r: BundleRow): string[] {
+  // A BundleDeployment carries the options Fleet merged for this cluster (the Bundle's and the
+  // matching targetCustomization's); Fleet's Bundle controller clones exactly those. Before Fleet has
+  // made one, the Bundle's own list is what every cluster gets.
+  const names = r.deployments.length > 0 ? r.deployments.flatMap((bd) => secretNames(rec(rec(bd.spec).options).downstreamResources)) : secretNames(rec(r.bundle?.spec).downstreamResources);
+  return [...new Set(names)];
+}
+
+/**
+ * The Secrets Fleet must copy from the management cluster for this cluster's bundles
+ * (downstreamResources). Fleet v0.16.1 reports none of them when missing: its Bundle controller
+ * (internal/cmd/controller/reconciler/bundle_controller.go, handleDownstreamObjects) returns a
+ * retryable error that is only logged and requeued, and the agent's copy fails the same way, so the
+ * Bundle and BundleDeployment status stay silent. The controller checks them itself.
+ */
+export function secretsNeeded(input: ReportInput): SecretNeed[] {
+  const { rows } = bundleRows(input, clusterFacts(input.cluster));
+  const out = new Map<string, SecretNeed>();
+  for (const r of rows) {
+    if (!r.namespace) continue;
+    for (const name of rowSecrets(r)) {
+      const key = `${r.namespace}/${name}`;
+      const need = out.get(key) ?? { namespace: r.namespace, name, bundles: [] };
+      if (!need.bundles.includes(r.name)) need.bundles.push(r.name);
+      out.set(key, need);
+    }
+  }
+  return [...out.values()].map((n) => ({ ...n, bundles: n.bundles.sort(cmp) })).sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+}
+
+function bundleReport(input: ReportInput, c: ClusterFacts): BundlesResult {
+  const { rows: kept, expected } = bundleRows(input, c);
+  const missing = new Set((input.missingSecrets ?? []).map((m) => `${m.namespace}/${m.name}`));
+  const labelOf = (r: BundleRow) => r.bundle?.metadata?.labels?.[LABEL.bundle] ?? r.deployments[0]?.metadata?.labels?.[LABEL.bundle];
+  const missingOf = (r: BundleRow) =>
+    r.namespace
+      ? rowSecrets(r)
+          .map((n) => `${r.namespace}/${n}`)
+          .filter((k) => missing.has(k))
+          .sort(cmp)
+      : [];
+
+  const items: BundleReport[] = kept.map((r) => {
+    const item = bundleRow(r.name, r.namespace, labelOf(r), r.bundle, r.deployments);
+    const lacking = missingOf(r);
+    // Fleet's own message would be empty or stale: the Secret is what holds this bundle back.
+    if (item.state !== 'Ready' && lacking.length > 0) {
+      item.message = `waiting for ${secretList(lacking)} on the management cluster (Fleet copies ${lacking.length === 1 ? 'it' : 'them'} to the cluster from there)`;
+    }
+    return item;
+  });
   for (const e of [...expected].sort()) {
     if (!items.some((i) => i.bundle === e)) {
       items.push({ name: e, bundle: e, state: 'Pending', message: 'Fleet has not created this bundle yet' });
@@ -391,8 +474,20 @@ function bundleReport(input: ReportInput, c: ClusterFacts): BundlesResult {
   );
   const commits = [...new Set(gitRepos.map((g) => str(rec(g.status).commit)).filter((x): x is string => !!x))].sort();
   const ready = table.filter((i) => i.state === 'Ready').length;
-  return { ready, total: table.length, commit: commits.length > 0 ? commits.join(',') : undefined, items: table };
+  const missingSecrets = secretsNeeded(input).filter((n) => missing.has(`${n.namespace}/${n.name}`));
+  return { ready, total: table.length, commit: commits.length > 0 ? commits.join(',') : undefined, items: table, missingSecrets };
 }
+
+function secretList(keys: string[]): string {
+  return `${keys.length === 1 ? 'Secret' : 'Secrets'} ${keys.join(', ')}`;
+}
+
+/** "fleet-default/a (needed by litellm), ..." */
+function describeMissing(m: SecretNeed[]): string {
+  return m.map((n) => `${n.namespace}/${n.name} (needed by ${n.bundles.join(', ')})`).join(', ');
+}
+
+const SECRETS_FIX = '`llmstack secrets --spec FILE` makes llmstack\'s own and names the rest';
 
 function bundleRow(name: string, namespace: string | undefined, label: string | undefined, bundle: ObjectLike | undefined, deployments: ObjectLike[]): BundleReport {
   if (deployments.length === 0) {
@@ -461,6 +556,10 @@ function bundlesCondition(b: BundlesResult): { type: ConditionType; status: Cond
   if (b.total === 0) return { type, status: 'True', reason: REASON.NoBundles, message: 'no Fleet bundle targets this cluster' };
   if (b.ready === b.total) return { type, status: 'True', reason: REASON.AllBundlesReady, message: `${b.ready}/${b.total} bundles ready` };
   const notReady = b.items.filter((i) => i.state !== 'Ready');
+  if (b.missingSecrets.length > 0 && !notReady.some((i) => i.state === 'ErrApplied' || i.state === 'Modified')) {
+    const message = `missing on the management cluster: ${describeMissing(b.missingSecrets)}; ${SECRETS_FIX}. ${b.ready}/${b.total} bundles ready`;
+    return { type, status: 'False', reason: REASON.SecretsMissing, message };
+  }
   const reason = notReady.some((i) => i.state === 'ErrApplied')
     ? REASON.BundlesFailed
     : notReady.some((i) => i.state === 'Modified')
@@ -631,6 +730,12 @@ function phaseOf(
     return { phase: 'Degraded', message: bad.map((b) => `bundle ${b.name} ${b.state}${b.message ? `: ${b.message}` : ''}`).join('; ') };
   }
   const waiting = bundles.items.filter((b) => b.state !== 'Ready');
+  if (bundles.missingSecrets.length > 0) {
+    const what = `missing on the management cluster: ${describeMissing(bundles.missingSecrets)}; ${SECRETS_FIX}`;
+    // Bundles that are deployed keep running on the copies Fleet made; their next rollout needs the Secret.
+    if (waiting.length === 0) return { phase: 'Degraded', message: `${what} (deployed bundles keep their copies, the next rollout stalls)` };
+    return { phase: 'Deploying', message: `blocked, ${what}` };
+  }
   if (waiting.length > 0) {
     return { phase: 'Deploying', message: `${bundles.ready}/${bundles.total} bundles ready, waiting for ${waiting.map((b) => `${b.name} (${b.state})`).join(', ')}` };
   }

@@ -79,6 +79,8 @@ export interface LLMClusterStatus {
   controlPlaneReady?: boolean;
   import: { state: ImportState; rancherCluster?: string; message?: string };
   bundles: { summary: string; ready: number; total: number; commit?: string; items: BundleReport[] };
+  /** Secrets the bundles need that are missing on the management cluster (absent when none). */
+  missingSecrets?: { namespace: string; name: string; bundles: string[] }[];
   nodes: { summary: string; ready: number; desired: number; min?: number; max?: number };
   nodePools: NodePoolReport[];
   autoscaler: { health: AutoscalerHealth; format?: 'text' | 'yaml'; lastProbeTime?: string; message?: string };

@@ -456,6 +456,22 @@ export async function listObjects<T extends KubeObject = KubeObject>(kc: KubeCli
   return { items, resourceVersion: rv };
 }
 
+/** The PartialObjectMetadata media type: the server answers with metadata only. */
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+
+/**
+ * The object's metadata only (a PartialObjectMetadata), or undefined when it does not exist: for
+ * Secrets whose existence matters but whose data must never reach the caller.
+ */
+export async function getMetadata(kc: KubeClientConfig, rt: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
+  try {
+    return await kubeRequest<KubeObject>(kc, 'GET', apiPath(rt, namespace, name), { accept: METADATA_ONLY });
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 /** The object, or undefined when it does not exist. */
 export async function getObject<T extends KubeObject = KubeObject>(
   kc: KubeClientConfig,

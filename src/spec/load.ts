@@ -220,6 +220,8 @@ function toSpecIssue(
   switch (issue.code) {
     case 'unrecognized_keys': {
       const keys = issue.keys;
+      const moved = keys.length === 1 ? MOVED_FIELDS[formatPath([...path, keys[0]!])] : undefined;
+      if (moved) return { ...where, message: `"${keys[0]}" ${moved.why}`, fix: moved.fix(isRecord(value) ? value[keys[0]!] : undefined) };
       const allowed = allowedKeys(path);
       const hints = keys.map((k) => {
         const near = closest(k, allowed);
@@ -279,6 +281,14 @@ function toSpecIssue(
 function article(expected: string): string {
   return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
 }
+
+/** Fields an older spec had, with what replaced them: a message that says where the value goes now. */
+const MOVED_FIELDS: Record<string, { why: string; fix: (old: unknown) => string }> = {
+  'spec.apps.ollama.storage': {
+    why: 'is now spec.apps.ollama.cache.size (the model cache has a mode: pod or shared)',
+    fix: (old) => `write spec.apps.ollama.cache: {size: ${typeof old === 'string' || typeof old === 'number' ? old : '10Gi'}} instead; mode: pod, the default, is the per-pod volume storage sized`,
+  },
+};
 
 /** Keys the schema allows at a path, for "did you mean" hints. */
 function allowedKeys(path: readonly PathKey[]): string[] {

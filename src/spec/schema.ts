@@ -238,7 +238,20 @@ export const OllamaSettings = z.strictObject({
   requests: resources.prefault({ cpu: '1', memory: '2Gi' }),
   limits: resources.prefault({ memory: '4Gi' }),
   gpu: gpu.optional().describe('request GPUs and run on the GPU pool'),
-  storage: quantity.default('10Gi').describe('size of the model cache volume'),
+  cache: z
+    .strictObject({
+      mode: z
+        .enum(['pod', 'shared'])
+        .default('pod')
+        .describe('pod: each pod pulls the models into its own emptyDir; shared: one ReadWriteMany claim, filled once by a Job, mounted read-only by every pod'),
+      size: quantity.default('10Gi').describe('emptyDir size limit (pod) or claim size (shared); room for every model of the spec'),
+      storageClass: dnsSubdomain.optional().describe('shared: a StorageClass that provisions ReadWriteMany volumes; the cluster default when left out'),
+    })
+    .superRefine((c, ctx) => {
+      if (c.storageClass && c.mode !== 'shared') problem(ctx, 'storageClass is only used with mode: shared', 'remove {path} or set mode: shared', ['storageClass']);
+    })
+    .prefault({})
+    .describe('where the models live; see README "The model cache"'),
 });
 
 /** An Ingress for an app, with a certificate from a cert-manager issuer when tls is set. */

@@ -1,13 +1,15 @@
 // `npm run bench`: generator speed on a 1,000-cluster spec, each phase in a fresh process, with the
 // ratio to a floor that writes the same objects to the same files with JSON.stringify. Figures are
 // medians of several runs: the machine is small and noisy, so single runs mislead. Then the controller
-// on a private kube-apiserver (controller.ts; BENCH_SKIP_CONTROLLER=1 skips it).
+// on a private kube-apiserver (controller.ts; BENCH_SKIP_CONTROLLER=1 skips it), and the Ollama model
+// cache with real Ollama (model-cache.ts; BENCH_SKIP_MODEL_CACHE=1 skips it).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runControllerBench } from './controller.js';
+import { runModelCacheBench } from './model-cache.js';
 
 const N = Number(process.env.BENCH_CLUSTERS ?? 1000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -70,3 +72,5 @@ console.log(
 );
 
 if (process.env.BENCH_SKIP_CONTROLLER !== '1') await runControllerBench();
+
+if (process.env.BENCH_SKIP_MODEL_CACHE !== '1') await runModelCacheBench(RUNS);

@@ -6,17 +6,20 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { Controller } from '../../src/controller/controller.js';
 import { ControllerMetrics } from '../../src/controller/metrics.js';
 import { loadCatalog } from '../../src/catalog/load.js';
+import { ensureSecrets } from '../../src/cli/secrets.js';
 import { renderControllerAccess } from '../../src/render/controller-access.js';
+import { renderStack } from '../../src/render/index.js';
 import { parseSpec } from '../../src/spec/load.js';
 import type { LLMClusterStatus } from '../../src/controller/types.js';
-import { getObject, kubeRequest, onRequest, type RequestRecord } from '../../src/kube/http.js';
+import { getMetadata, getObject, kubeRequest, onRequest, type RequestRecord } from '../../src/kube/http.js';
 import type { KubeObject } from '../../src/kube/resources.js';
 import { applyObject } from '../../src/kube/write.js';
 import { describeCluster, namespaceTracker, startSecondControlPlane, testCluster, waitFor, type ControlPlane, type RestrictedIdentity } from '../support/cluster.js';
+import { deployedBundle, renderedClusterLabels } from '../support/fleet-deploy.js';
 import { repoRoot } from '../support/paths.js';
 import {
   autoscalerStatusText,
@@ -26,6 +29,7 @@ import {
   capiCluster,
   capiProvisioned,
   create,
+  grantControllerAccess,
   grantKubeconfigAccess,
   kubeconfigSecret,
   fleetBundle,
@@ -272,6 +276,105 @@ describeCluster('llmstack controller', () => {
     expect(r.autoscaler.health).toBe('Unparseable');
     expect(r.nodePools.map((p) => p.name)).toStrictEqual(['md-0']);
     expect(r.nodePools[0]!.machineDeployment).toBeUndefined();
+  });
+
+  it('names the Secrets Fleet cannot copy for a cluster, from the generated bundles, until `llmstack secrets` makes them', async () => {
+    const gw = await freshNs('ctrl-sec-gw');
+    const models = await freshNs('ctrl-sec-models');
+    const stackName = `s${gw.slice(-6)}`;
+    const rancherName = `c-${gw.slice(-6)}`;
+    const agentNs = `cluster-fleet-default-${rancherName}`;
+    // GIVEN a generated stack (Rancher's import: the Bundles and the Secrets they copy live in
+    // fleet-default) whose gateway routes to the models cluster's exposed Ollama
+    const stack = parseSpec(
+      `apiVersion: llmstack.dev/v1alpha1
+kind: Stack
+metadata: {name: ${stackName}}
+spec:
+  clusters:
+    - {name: gateway, namespace: ${gw}, class: docker-llm, apps: [litellm, openwebui]}
+    - {name: models, namespace: ${models}, class: docker-llm, apps: [ollama], ollamaEndpoint: {host: ollama.models.example.test, tlsSecret: models-tls}}
+  apps:
+    litellm:
+      models:
+        - {name: qwen, model: ollama/qwen2.5:0.5b}
+`,
+      'sec.yaml',
+      await loadCatalog(),
+    );
+    const files = renderStack(stack, await loadCatalog()).files;
+    const gateway = stack.spec.clusters[0]!;
+    const clusterObj = parse(files.find((f) => f.path === `management/clusters/${gw}/gateway/cluster.yaml`)!.content) as KubeObject;
+    const labels = renderedClusterLabels(files, gw, 'gateway');
+    // the Cluster with the Role Fleet applies next to it (controller-access.yaml), nothing more
+    await grantControllerAccess(admin, identity.serviceAccount, renderControllerAccess(stack, gateway) as KubeObject[]);
+    const seen: RequestRecord[] = [];
+    const off = onRequest(identity.kubeConfig, (r) => r.path.startsWith('/api/v1/namespaces/fleet-default/secrets') && seen.push(r));
+    try {
+      await create(admin, RESOURCES.capiCluster, clusterObj);
+      await writeStatus(admin, RESOURCES.capiCluster, gw, 'gateway', capiProvisioned());
+      await create(admin, TEST_RANCHER_CLUSTER, rancherCluster(gw, 'gateway', rancherName));
+      await writeStatus(admin, TEST_RANCHER_CLUSTER, gw, rancherName, rancherAgentReady());
+      await create(admin, RESOURCES.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: agentNs } });
+      await create(admin, RESOURCES.fleetCluster, fleetCluster(rancherName, agentNs, labels));
+      await writeStatus(admin, RESOURCES.fleetCluster, 'fleet-default', rancherName, { namespace: agentNs });
+      // AND Fleet v0.16.1's objects for the litellm bundle: the Bundle `fleet apply` makes of the
+      // rendered fleet.yaml and the BundleDeployment with the options merged for this cluster
+      const fleetYaml = parse(files.find((f) => f.path === 'bundles/litellm/fleet.yaml')!.content) as { labels: Record<string, string>; downstreamResources: unknown[] };
+      const deployed = deployedBundle(files, 'bundles/litellm', labels)!;
+      const bundleName = `${stackName}-apps-bundles-litellm`;
+      await create(admin, RESOURCES.fleetBundle, {
+        apiVersion: 'fleet.cattle.io/v1alpha1',
+        kind: 'Bundle',
+        metadata: { name: bundleName, namespace: 'fleet-default', labels: { ...fleetYaml.labels, 'fleet.cattle.io/repo-name': `${stackName}-apps` } },
+        spec: { defaultNamespace: 'llm', downstreamResources: fleetYaml.downstreamResources, targets: [{ clusterSelector: { matchLabels: { 'bundle.llmstack.dev/litellm': 'true' } } }] },
+      } as KubeObject);
+      const bd = bundleDeployment('litellm', agentNs, rancherName);
+      bd.metadata.name = bundleName;
+      bd.metadata.labels = { ...bd.metadata.labels, 'fleet.cattle.io/bundle-name': bundleName, 'llmstack.dev/bundle': 'litellm', 'llmstack.dev/stack': stackName };
+      (bd.spec as { options: Record<string, unknown> }).options.downstreamResources = deployed.downstreamResources;
+      await create(admin, RESOURCES.fleetBundleDeployment, bd);
+
+      // THEN the report names both Secrets Fleet would copy to the gateway (the master key of every
+      // LiteLLM, the models cluster's endpoint key of its customization) and what to do
+      const master = `${stackName}-litellm-master-key`;
+      const endpointKey = `${stackName}-${models}-models-ollama-key`;
+      const blocked = await waitFor(async () => {
+        const r = await report(gw, 'gateway');
+        return r?.missingSecrets?.length === 2 ? r : undefined;
+      }, { message: 'the missing Secrets in the report' });
+      expect(blocked.missingSecrets).toStrictEqual([master, endpointKey].sort().map((name) => ({ namespace: 'fleet-default', name, bundles: [bundleName] })));
+      expect(blocked.phase).toBe('Deploying');
+      expect(blocked.message).toMatch(/^blocked, missing on the management cluster: fleet-default\/.* \(needed by .*\); `llmstack secrets --spec FILE`/);
+      expect(blocked.bundles.items.find((i) => i.bundle === 'litellm')?.message).toBe(
+        `waiting for Secrets ${[master, endpointKey].sort().map((n) => `fleet-default/${n}`).join(', ')} on the management cluster (Fleet copies them to the cluster from there)`,
+      );
+      expect(blocked.conditions.find((c) => c.type === 'BundlesReady')).toMatchObject({ status: 'False', reason: 'SecretsMissing' });
+      // and a Warning Event on the Cluster for each
+      const warned = async () =>
+        (await kubeRequest<{ items: { reason: string; type: string }[] }>(admin, 'GET', `/api/v1/namespaces/${gw}/events`)).items.filter((e) => e.reason === 'SecretMissing' && e.type === 'Warning').length;
+      await waitFor(async () => (await warned()) === 2, { message: 'a SecretMissing Event per Secret' });
+
+      // WHEN `llmstack secrets` makes llmstack's own keys on the management cluster
+      const made = await ensureSecrets(admin, stack, false);
+      expect(made.filter((m) => m.state === 'created').map((m) => `${m.namespace}/${m.name}`)).toEqual(expect.arrayContaining([`fleet-default/${master}`, `fleet-default/${endpointKey}`]));
+      // THEN the report clears without any other change (the controller polls the Secrets it may read)
+      const cleared = await waitFor(async () => {
+        const r = await report(gw, 'gateway');
+        return r && r.missingSecrets === undefined ? r : undefined;
+      }, { message: 'the report after the Secrets were made' });
+      expect(cleared.conditions.find((c) => c.type === 'BundlesReady')?.reason).toBe('BundlesNotReady');
+      // (what the controller's reads return: the metadata, never the key)
+      const meta = await getMetadata(identity.kubeConfig, RESOURCES.secret, 'fleet-default', master);
+      expect(meta?.kind).toBe('PartialObjectMetadata');
+      expect(meta).not.toHaveProperty('data');
+    } finally {
+      off();
+    }
+    // AND it asked for exactly those Secrets, each by name, and was never refused
+    const asked = [...new Set(seen.map((r) => `${r.verb} ${r.code} ${r.path.split('/').pop()}`))].sort();
+    const names = [`${stackName}-${models}-models-ollama-key`, `${stackName}-litellm-master-key`];
+    expect(asked).toStrictEqual(names.flatMap((n) => [`get 200 ${n}`, `get 404 ${n}`]).sort());
   });
 
   it('observed the latency of every label it wrote, and no status patch conflicted with its own earlier write', async () => {

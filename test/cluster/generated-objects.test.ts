@@ -7,7 +7,7 @@ import type { Catalog } from '../../src/catalog/types.js';
 import type { RenderedFile } from '../../src/render/index.js';
 import { objectsOf } from '../../src/validate/offline.js';
 import { describeCluster, kubeRequest, testCluster, type KubeObject } from '../support/cluster.js';
-import { CAPI_VERSIONS, exampleFiles, renderExample } from '../support/examples.js';
+import { CAPI_VERSIONS, exampleCases, renderExample } from '../support/examples.js';
 
 let catalog: Catalog;
 
@@ -36,7 +36,7 @@ describeCluster('generated objects on a real API server', () => {
     catalog = await loadCatalog();
   });
 
-  for (const file of exampleFiles) {
+  for (const file of exampleCases) {
     for (const version of CAPI_VERSIONS) {
       it(`${file} with CAPI ${version}`, async () => {
         const groups = objectsByTarget(renderExample(file, version, catalog));

@@ -19,7 +19,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
 import { describeCluster } from '../support/cluster.js';
-import { exampleFiles, renderExample } from '../support/examples.js';
+import { exampleCases, renderExample } from '../support/examples.js';
 import { repoRoot } from '../support/paths.js';
 
 const execFileP = promisify(execFile);
@@ -85,7 +85,7 @@ describeCluster('kube-score on the rendered plain manifests', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  for (const file of exampleFiles) {
+  for (const file of exampleCases) {
     it(`finds nothing critical in ${file}`, async () => {
       const dir = mkdtempSync(path.join(work, 'ex-'));
       const written: string[] = [];

@@ -5,7 +5,7 @@ import { parseAllDocuments } from 'yaml';
 import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
 import { describeCluster, testCluster, type KubeObject } from '../support/cluster.js';
-import { exampleFiles, renderExample } from '../support/examples.js';
+import { exampleCases, renderExample } from '../support/examples.js';
 import { openwebuiValuesOf } from '../support/pod-templates.js';
 
 let catalog: Catalog;
@@ -35,7 +35,7 @@ describeCluster('NetworkPolicies and disruption budgets on a real API server', (
     namespace = await testCluster().freshNamespace('netpol');
   });
 
-  for (const file of exampleFiles) {
+  for (const file of exampleCases) {
     it(`accepts every policy and budget of ${file}`, async () => {
       const objects = policyObjects(file);
       expect(objects.filter((o) => o.kind === 'NetworkPolicy').length).toBeGreaterThan(1);

@@ -9,7 +9,7 @@ import type { Catalog } from '../../src/catalog/types.js';
 import type { RenderedFile } from '../../src/render/index.js';
 import { objectsOf } from '../../src/validate/offline.js';
 import { describeCluster, kubeRequest, testCluster, type KubeStatus } from '../support/cluster.js';
-import { exampleFiles, renderExample } from '../support/examples.js';
+import { exampleCases, renderExample, SHARED_CACHE_EXAMPLE } from '../support/examples.js';
 import { randomSuffix } from '../support/kube.js';
 import { repoRoot } from '../support/paths.js';
 import { openwebuiValuesOf, podCases, type PodCase } from '../support/pod-templates.js';
@@ -59,7 +59,7 @@ describeCluster('Pod Security: every rendered pod under the restricted level', (
     expect(renderedLabels['pod-security.kubernetes.io/enforce']).toBe('restricted');
   });
 
-  for (const file of exampleFiles) {
+  for (const file of exampleCases) {
     it(`admits every pod of ${file}`, async () => {
       const cases = podCases(renderExample(file, 'v1beta2', catalog));
       // Every example runs at least one app; each cluster with an autoscaled pool runs its autoscaler.
@@ -89,6 +89,14 @@ describeCluster('Pod Security: every rendered pod under the restricted level', (
         expect.stringMatching(/autoscaler\.yaml Deployment /),
       ]),
     );
+  });
+
+  it('covers the Ollama pod that serves from the shared model cache and the Job that fills it', () => {
+    const cases = podCases(renderExample(SHARED_CACHE_EXAMPLE, 'v1beta2', catalog));
+    const job = cases.find((c) => /Job ollama-models-[0-9a-f]{10}$/.test(c.source));
+    expect(job?.pod.spec.volumes).toEqual(expect.arrayContaining([{ name: 'models', persistentVolumeClaim: { claimName: 'ollama-models' } }]));
+    const ollama = cases.find((c) => c.source.includes('Knative Service ollama'));
+    expect(ollama?.pod.spec.volumes).toEqual(expect.arrayContaining([{ name: 'models', persistentVolumeClaim: { claimName: 'ollama-models', readOnly: true } }]));
   });
 
   describe('the check can fail', () => {

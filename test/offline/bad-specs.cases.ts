@@ -50,6 +50,20 @@ const withClusterLine = (line: string) => GOOD.replace('      class: docker-llm\
 
 export const BAD_CASES: BadCase[] = [
   {
+    name: 'the former apps.ollama.storage field',
+    spec: `${GOOD}  apps:\n    ollama: {storage: 20Gi}\n`,
+    message: `bad.yaml: 1 problem in the spec
+bad.yaml:12:13: spec.apps.ollama: "storage" is now spec.apps.ollama.cache.size (the model cache has a mode: pod or shared)
+  fix: write spec.apps.ollama.cache: {size: 20Gi} instead; mode: pod, the default, is the per-pod volume storage sized`,
+  },
+  {
+    name: 'a storage class for the per-pod model cache',
+    spec: `${GOOD}  apps:\n    ollama: {cache: {storageClass: nfs}}\n`,
+    message: `bad.yaml: 1 problem in the spec
+bad.yaml:12:36: spec.apps.ollama.cache.storageClass: storageClass is only used with mode: shared
+  fix: remove spec.apps.ollama.cache.storageClass or set mode: shared`,
+  },
+  {
     name: 'empty file',
     spec: '',
     message: `bad.yaml: 1 problem in the spec

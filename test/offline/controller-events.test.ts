@@ -138,6 +138,18 @@ describe('transitions', () => {
     expect(transitions(status({ autoscaler: { health: 'Unknown' } }), status())).toStrictEqual([]);
   });
 
+  it('warns once for each Secret that goes missing, not while it stays missing', () => {
+    const missing = (...names: string[]) => status({ missingSecrets: names.map((name) => ({ namespace: 'fleet-default', name, bundles: ['apps-litellm'] })) });
+    expect(transitions(status(), missing('master'))).toStrictEqual([
+      { type: 'Warning', reason: 'SecretMissing', message: 'Secret fleet-default/master is missing on the management cluster; Fleet cannot copy it for apps-litellm' },
+    ]);
+    expect(transitions(missing('master'), missing('master'))).toStrictEqual([]);
+    expect(transitions(missing('master'), missing('master', 'openai')).map((e) => e.message)).toStrictEqual([
+      'Secret fleet-default/openai is missing on the management cluster; Fleet cannot copy it for apps-litellm',
+    ]);
+    expect(transitions(missing('master'), status())).toStrictEqual([]);
+  });
+
   it('keeps messages within what an Event holds', () => {
     const long = 'x'.repeat(5000);
     const [event] = transitions(status(), status({ import: { state: 'Failed', rancherCluster: 'c-7xk2p', message: long } }));

@@ -7,7 +7,7 @@ import { parse, stringify } from 'yaml';
 import { loadCatalog } from '../../src/catalog/load.js';
 import { parseAutoscalerStatus } from '../../src/controller/autoscaler-status.js';
 import { transitions, type ReportEvent } from '../../src/controller/events.js';
-import { computeReport, deploymentState, observedAutoscaler, type ObjectLike, type ReportInput } from '../../src/controller/report.js';
+import { computeReport, deploymentState, observedAutoscaler, secretsNeeded, type ObjectLike, type ReportInput } from '../../src/controller/report.js';
 import { BUNDLE_STATES, usableStatus, type LLMClusterStatus } from '../../src/controller/types.js';
 import { loadCrds, type CrdIndex } from '../../src/validate/offline.js';
 import { renderExample } from '../support/examples.js';
@@ -784,6 +784,77 @@ describe('bundles', () => {
       namespace: 'fleet-default',
       state: 'Pending',
       message: 'failed to load chart: 404 Not Found',
+    });
+  });
+
+  describe('Secrets Fleet copies from the management cluster', () => {
+    const MASTER = 'quickstart-litellm-master-key';
+    const KEY = 'quickstart-default-models-ollama-key';
+    const secret = (name: string) => ({ kind: 'Secret', name });
+    // the Bundle as `fleet apply` makes it of the rendered fleet.yaml: the master key bundle-wide,
+    // an endpoint key in a targetCustomization
+    const litellm = () => {
+      const b = fleetBundle('litellm', false);
+      const spec = b.spec as Record<string, unknown>;
+      spec.downstreamResources = [secret(MASTER)];
+      (spec.targets as Record<string, unknown>[]).unshift({ name: 'default.llm-workload', clusterSelector: { matchLabels: { 'llmstack.dev/cluster': NAME } }, downstreamResources: [secret(KEY)] });
+      return b;
+    };
+    // the BundleDeployment carries what Fleet merged for this cluster
+    const deployedLitellm = (state: BdState) => {
+      const bd = bundleDeployment('litellm', state);
+      (bd.spec as { options: Record<string, unknown> }).options = { downstreamResources: [secret(MASTER), secret(KEY)] };
+      return bd;
+    };
+
+    it('are read from the BundleDeployment, else from the Bundle\'s own list', () => {
+      const before: ReportInput = { ...ready, bundles: [litellm()] };
+      expect(inputProblems(before)).toStrictEqual([]);
+      expect(secretsNeeded(before)).toStrictEqual([{ namespace: 'fleet-default', name: MASTER, bundles: [fleetName('litellm')] }]);
+      const after: ReportInput = { ...ready, bundles: [litellm()], bundleDeployments: [deployedLitellm('WaitApplied')] };
+      expect(inputProblems(after)).toStrictEqual([]);
+      expect(secretsNeeded(after).map((n) => n.name)).toStrictEqual([KEY, MASTER]);
+      // another stack's bundle is not this cluster's business
+      const other = litellm();
+      other.metadata!.labels = { ...other.metadata!.labels, 'llmstack.dev/stack': 'other' };
+      other.metadata!.name = 'other-litellm';
+      expect(secretsNeeded({ ...ready, bundles: [other] })).toStrictEqual([]);
+    });
+
+    it('block the rollout with a message that names them and the fix', () => {
+      const input: ReportInput = { ...ready, bundles: BUNDLES.map((b) => (b === 'litellm' ? litellm() : fleetBundle(b, true))), bundleDeployments: [deployedLitellm('WaitApplied'), ...BUNDLES.filter((b) => b !== 'litellm').map((b) => bundleDeployment(b, 'Ready'))], missingSecrets: [{ namespace: 'fleet-default', name: KEY }] };
+      const r = computeReport(input, undefined, at(0));
+      expect(r.missingSecrets).toStrictEqual([{ namespace: 'fleet-default', name: KEY, bundles: [fleetName('litellm')] }]);
+      expect(r.bundles.items[0]).toStrictEqual({
+        name: fleetName('litellm'),
+        bundle: 'litellm',
+        namespace: 'fleet-default',
+        state: 'WaitApplied',
+        message: `waiting for Secret fleet-default/${KEY} on the management cluster (Fleet copies it to the cluster from there)`,
+      });
+      expect(r.phase).toBe('Deploying');
+      expect(r.message).toBe(`blocked, missing on the management cluster: fleet-default/${KEY} (needed by ${fleetName('litellm')}); \`llmstack secrets --spec FILE\` makes llmstack's own and names the rest`);
+      expect(r.conditions.find((c) => c.type === 'BundlesReady')).toMatchObject({ status: 'False', reason: 'SecretsMissing' });
+      expect(reportProblems(r)).toStrictEqual([]);
+      // a failed bundle still comes first
+      const failed = computeReport({ ...input, bundleDeployments: [...input.bundleDeployments!.slice(1), bundleDeployment('openwebui', 'ErrApplied')] }, undefined, at(0));
+      expect(failed.conditions.find((c) => c.type === 'BundlesReady')?.reason).toBe('BundlesFailed');
+    });
+
+    it('make a deployed cluster Degraded: its next rollout would stall', () => {
+      const deployed = BUNDLES.map((b) => (b === 'litellm' ? deployedLitellm('Ready') : bundleDeployment(b, 'Ready')));
+      const r = computeReport({ ...ready, importMode: 'none', bundles: [litellm()], bundleDeployments: deployed, missingSecrets: [{ namespace: 'fleet-default', name: MASTER }] }, undefined, at(0));
+      expect([r.phase, r.bundles.summary, r.conditions.find((c) => c.type === 'BundlesReady')?.status]).toStrictEqual(['Degraded', '8/8', 'True']);
+      expect(r.message).toMatch(new RegExp(`^missing on the management cluster: fleet-default/${MASTER} .*the next rollout stalls\\)$`));
+    });
+
+    it('say nothing when none is missing or they were not checked', () => {
+      const input: ReportInput = { ...ready, bundles: [litellm()], bundleDeployments: [deployedLitellm('WaitApplied')] };
+      for (const missingSecrets of [undefined, []]) {
+        const r = computeReport({ ...input, missingSecrets }, undefined, at(0));
+        expect(r).not.toHaveProperty('missingSecrets');
+        expect(r.conditions.find((c) => c.type === 'BundlesReady')?.reason).toBe('BundlesNotReady');
+      }
     });
   });
 

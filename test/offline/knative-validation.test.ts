@@ -10,7 +10,7 @@ import type { Catalog } from '../../src/catalog/types.js';
 import { renderStack, type RenderedFile } from '../../src/render/index.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { objectsOf } from '../../src/validate/offline.js';
-import { exampleFiles } from '../support/examples.js';
+import { exampleCases, exampleFor, SHARED_CACHE_EXAMPLE } from '../support/examples.js';
 import { knativeCheck, knativeCheckBin, knativeCheckVersion, type KnativeResult } from '../support/knative.js';
 import { repoRoot, testbinVersions } from '../support/paths.js';
 
@@ -31,7 +31,9 @@ interface KnativeFile {
 }
 
 async function render(example: string): Promise<RenderedFile[]> {
-  return renderStack(await loadSpec(path.join(repoRoot, 'examples', example), catalog), catalog).files;
+  // A variant (`<example>#<variant>`) is the example with a setting changed; see test/support/examples.ts.
+  const stack = example.includes('#') ? exampleFor(example, 'v1beta2', catalog) : await loadSpec(path.join(repoRoot, 'examples', example), catalog);
+  return renderStack(stack, catalog).files;
 }
 
 /** The rendered files that hold serving.knative.dev objects, with the namespace Fleet applies them to. */
@@ -77,7 +79,7 @@ describe('Knative Serving admits what llmstack renders', () => {
   });
 
   let total = 0;
-  for (const example of exampleFiles) {
+  for (const example of exampleCases) {
     it(`${example.replace(/\.yaml$/, '')}: every Knative object is accepted`, async () => {
       const files = await render(example);
       const kfiles = knativeFiles(files);
@@ -149,6 +151,30 @@ describe('the Knative check is live', () => {
     const { exitCode, results } = await knativeCheck({ knativeServing: serving, objects: [ollama!.file], namespace: ollama!.namespace });
     expect(exitCode).toBe(1);
     expect(results.find((r) => r.kind === 'Service')?.error).toBe('expected 1 <= 3 <= 2: spec.template.metadata.annotations.autoscaling.knative.dev/max-scale');
+  });
+
+  it('refuses the shared model cache claim when the persistent-volume-claim flag is off', async () => {
+    const files = await render(SHARED_CACHE_EXAMPLE);
+    const [ollama] = knativeFiles(files).filter((k) => k.objects.includes('Service/ollama'));
+    expect(ollama!.file.content).toContain('claimName: ollama-models');
+    const serving = withConfig(servingText(files), 'features', 'kubernetes.podspec-persistent-volume-claim', 'disabled');
+    const { exitCode, results } = await knativeCheck({ knativeServing: serving, objects: [ollama!.file], namespace: ollama!.namespace });
+    expect(exitCode).toBe(1);
+    expect(results.find((r) => r.kind === 'Service')?.error).toContain('Persistent volume claim support is disabled');
+  });
+
+  it('needs no persistent-volume-write flag because the cache is mounted read-only, and would refuse a writable one', async () => {
+    // GIVEN the rendered KnativeServing, which leaves kubernetes.podspec-persistent-volume-write off,
+    const files = await render(SHARED_CACHE_EXAMPLE);
+    const serving = servingText(files);
+    expect(parseDocument(serving).getIn(['spec', 'config', 'features', 'kubernetes.podspec-persistent-volume-write'])).toBeUndefined();
+    const [ollama] = knativeFiles(files).filter((k) => k.objects.includes('Service/ollama'));
+    // WHEN the Service asked for the claim writable, THEN Knative refuses it.
+    const writable = { path: ollama!.file.path, content: ollama!.file.content.replaceAll('readOnly: true', 'readOnly: false') };
+    expect(writable.content).not.toBe(ollama!.file.content);
+    const { exitCode, results } = await knativeCheck({ knativeServing: serving, objects: [writable], namespace: ollama!.namespace });
+    expect(exitCode).toBe(1);
+    expect(results.find((r) => r.kind === 'Service')?.error).toContain('not read-only');
   });
 
   it('refuses a ConfigMap that Serving would refuse, and checks no object against it', async () => {

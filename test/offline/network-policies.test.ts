@@ -9,7 +9,7 @@ import { renderStack } from '../../src/render/index.js';
 import { litellmModels, ollamaServers } from '../../src/render/apps/litellm.js';
 import { parseSpec } from '../../src/spec/load.js';
 import type { Stack } from '../../src/spec/schema.js';
-import { exampleFiles, exampleFor } from '../support/examples.js';
+import { exampleCases, exampleFor } from '../support/examples.js';
 import { deployedBundle, renderedClusterLabels } from '../support/fleet-deploy.js';
 import { allowed, inCidr, selects, type Endpoint, type NetworkPolicy, type World } from '../support/netpol.js';
 import { openwebuiValuesOf } from '../support/pod-templates.js';
@@ -51,7 +51,7 @@ function policiesByBundle(stack: Stack): Map<string, NetworkPolicy[]> {
 const nsLabels = (name: string, extra: Record<string, string> = {}) => ({ 'kubernetes.io/metadata.name': name, ...extra });
 
 /** The pods and addresses of one cluster, with the labels and ports their owners give them. */
-function endpoints(bundles: string[]): Endpoint[] {
+function endpoints(bundles: string[], sharedCache = false): Endpoint[] {
   const has = (b: string) => bundles.includes(b);
   const out: Endpoint[] = [
     { name: 'coredns', ip: '10.0.0.10', pod: { namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' }, ports: [{ name: 'dns', containerPort: 53, protocol: 'UDP' }, { name: 'dns-tcp', containerPort: 53 }] } },
@@ -88,6 +88,10 @@ function endpoints(bundles: string[]): Endpoint[] {
       },
     });
   }
+  if (has('ollama') && sharedCache) {
+    // The Job controller adds its own labels (batch.kubernetes.io/job-name, controller-uid) to the template's.
+    out.push({ name: 'ollama-models', ip: '10.0.2.4', pod: { namespace: 'llm', labels: { 'app.kubernetes.io/name': 'ollama-models', 'app.kubernetes.io/part-of': 'llmstack', 'batch.kubernetes.io/job-name': 'ollama-models-x' } } });
+  }
   return out;
 }
 
@@ -122,8 +126,9 @@ function neededFlows(names: Set<string>, hostedModels: boolean, litellmIngress: 
   for (const src of ['kourier', 'activator']) for (const p of [8012, 8013]) add(src, 'ollama', p);
   add('kn-autoscaler', 'ollama', 9090);
   add('ollama', 'internet', 443);
+  add('ollama-models', 'internet', 443);
   if (hostedModels) add('litellm', 'internet', 443);
-  for (const src of ['openwebui', 'litellm', 'ollama', 'llm-stranger']) for (const proto of ['UDP', 'TCP']) add(src, 'coredns', 53, proto);
+  for (const src of ['openwebui', 'litellm', 'ollama', 'ollama-models', 'llm-stranger']) for (const proto of ['UDP', 'TCP']) add(src, 'coredns', 53, proto);
   return flows.sort();
 }
 
@@ -199,7 +204,7 @@ describe('the NetworkPolicy evaluator', () => {
 });
 
 describe('rendered NetworkPolicies', () => {
-  for (const file of exampleFiles) {
+  for (const file of exampleCases) {
     it(`${file}: every cluster allows exactly the flows the stack needs`, () => {
       const stack = exampleFor(file, 'v1beta2', catalog);
       const byBundle = policiesByBundle(stack);
@@ -223,7 +228,7 @@ describe('rendered NetworkPolicies', () => {
         // Only namespace llm is policed: Knative, DNS and the platform bundles are left as they are.
         expect(new Set(policies.map((p) => p.metadata.namespace))).toEqual(new Set(['llm']));
         expect(policies.map((p) => p.metadata.name)).toContain('default-deny');
-        const eps = endpoints(bundles);
+        const eps = endpoints(bundles, stack.spec.apps.ollama.cache.mode === 'shared');
         const world: World = {
           namespaces: WORLD_NAMESPACES,
           policies,

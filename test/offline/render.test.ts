@@ -5,7 +5,7 @@ import { loadCatalog } from '../../src/catalog/load.js';
 import type { Catalog } from '../../src/catalog/types.js';
 import { autoscalerImage, renderAutoscaler } from '../../src/render/autoscaler.js';
 import { renderLitellm } from '../../src/render/apps/litellm.js';
-import { renderOllama } from '../../src/render/apps/ollama.js';
+import { ollamaListName, renderOllama } from '../../src/render/apps/ollama.js';
 import { bundleClosure } from '../../src/render/bundles.js';
 import { renderCluster } from '../../src/render/cluster.js';
 import { renderGitRepos } from '../../src/render/gitrepos.js';
@@ -191,6 +191,54 @@ describe('apps', () => {
       'autoscaling.knative.dev/window': '30s',
     });
     expect(tmpl.spec.containers[0]!.env.find((e) => e.name === 'LLMSTACK_MODELS')?.value).toBe('a b:1b');
+  });
+});
+
+describe('Ollama model cache', () => {
+  const ollama = (cache: string, models = '["qwen2.5:0.5b"]') => stack(`  clusters: [{name: c1, class: docker-llm}]\n  apps:\n    ollama: {models: ${models}, cache: ${cache}}\n`).spec.apps;
+  type Obj = { kind: string; metadata: { name: string }; spec: any };
+  const objs = (cache: string, models?: string) => renderOllama(ollama(cache, models)) as unknown as Obj[];
+
+  it('pod (the default): an emptyDir of cache.size, no claim, no Job', () => {
+    expect(stack('  clusters: [{name: c1, class: docker-llm}]\n').spec.apps.ollama.cache).toStrictEqual({ mode: 'pod', size: '10Gi' });
+    const out = objs('{size: 30Gi}');
+    expect(out.map((o) => o.kind)).toStrictEqual(['Service']);
+    expect(out[0]!.spec.template.spec.volumes[0]).toStrictEqual({ name: 'models', emptyDir: { sizeLimit: '30Gi' } });
+  });
+
+  it('shared: an RWX claim, the Service mounting it read-only, and a Job writing it', () => {
+    const [svc, claim, job] = objs('{mode: shared, size: 50Gi, storageClass: efs}');
+    expect(claim!.spec).toStrictEqual({ accessModes: ['ReadWriteMany'], storageClassName: 'efs', resources: { requests: { storage: '50Gi' } } });
+    const pod = svc!.spec.template.spec;
+    expect(pod.volumes[0]).toStrictEqual({ name: 'models', persistentVolumeClaim: { claimName: 'ollama-models', readOnly: true } });
+    expect(pod.containers[0].volumeMounts[0]).toStrictEqual({ name: 'models', mountPath: '/models', readOnly: true });
+    expect(job!.kind).toBe('Job');
+    expect(job!.spec.template.spec.volumes[0]).toStrictEqual({ name: 'models', persistentVolumeClaim: { claimName: 'ollama-models' } });
+    expect(job!.spec.ttlSecondsAfterFinished).toBeUndefined();
+    // Without storageClass the claim takes the cluster's default class.
+    expect(objs('{mode: shared}')[1]!.spec.storageClassName).toBeUndefined();
+  });
+
+  it("keeps each spec model under the name `ollama list` gives it (Ollama 0.12.6 DisplayShortest)", () => {
+    expect(['qwen2.5:0.5b', 'qwen2.5', 'library/qwen2.5:0.5b', 'registry.ollama.ai/library/llama3.2:1b', 'registry.ollama.ai/team/m:v1', 'team/m', 'models.example.com/team/m:q4'].map(ollamaListName)).toStrictEqual([
+      'qwen2.5:0.5b',
+      'qwen2.5:latest',
+      'qwen2.5:0.5b',
+      'llama3.2:1b',
+      'team/m:v1',
+      'team/m:latest',
+      'models.example.com/team/m:q4',
+    ]);
+    expect(ollamaListName('127.0.0.1:5000/library/tiny:v1')).toBe('127.0.0.1:5000/library/tiny:v1');
+    const env = objs('{mode: shared}', '["library/qwen2.5:0.5b", "llama3.2"]')[2]!.spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'LLMSTACK_KEEP', value: 'qwen2.5:0.5b llama3.2:latest' });
+  });
+
+  it('names the Job by what it pulls: the same for the same list, new for a new one', () => {
+    const name = (models: string) => objs('{mode: shared}', models)[2]!.metadata.name;
+    expect(name('["a:1"]')).toMatch(/^ollama-models-[0-9a-f]{10}$/);
+    expect(name('["a:1"]')).toBe(name('["a:1"]'));
+    expect(name('["a:1", "b:2"]')).not.toBe(name('["a:1"]'));
   });
 });
 

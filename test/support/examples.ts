@@ -14,11 +14,30 @@ export const exampleFiles = readdirSync(path.join(repoRoot, 'examples'))
   .filter((f) => f.endsWith('.yaml'))
   .sort();
 
-/** Parses an example with spec.capi.apiVersion forced to `version`. */
+/**
+ * Variants of the examples for settings no shipped example can use: `<example>#<variant>`. The
+ * examples run on kind, whose only storage (local-path) is ReadWriteOnce, so none of them turns on the
+ * shared model cache; the quickstart with it is checked by every consumer the examples go through.
+ */
+const VARIANTS: Record<string, (doc: ReturnType<typeof parseDocument>) => void> = {
+  'shared-cache': (doc) => doc.setIn(['spec', 'apps', 'ollama', 'cache'], doc.createNode({ mode: 'shared', storageClass: 'nfs-rwx', size: '20Gi' })),
+};
+export const SHARED_CACHE_EXAMPLE = 'quickstart.yaml#shared-cache';
+
+/** The examples and the variants of them the consumer tests also check. */
+export const exampleCases = [...exampleFiles, SHARED_CACHE_EXAMPLE];
+
+/** Parses an example (or `<example>#<variant>`) with spec.capi.apiVersion forced to `version`. */
 export function exampleFor(file: string, version: (typeof CAPI_VERSIONS)[number], catalog: Catalog): Stack {
-  const doc = parseDocument(readFileSync(path.join(repoRoot, 'examples', file), 'utf8'));
+  const [base, variant] = file.split('#') as [string, string | undefined];
+  const doc = parseDocument(readFileSync(path.join(repoRoot, 'examples', base), 'utf8'));
   doc.setIn(['spec', 'capi', 'apiVersion'], version);
-  return parseSpec(doc.toString(), `examples/${file}`, catalog);
+  if (variant) {
+    const change = VARIANTS[variant];
+    if (!change) throw new Error(`unknown example variant ${variant}`);
+    change(doc);
+  }
+  return parseSpec(doc.toString(), `examples/${base}`, catalog);
 }
 
 export function renderExample(file: string, version: (typeof CAPI_VERSIONS)[number], catalog: Catalog): RenderedFile[] {

@@ -1,4 +1,4 @@
-// Every pod llmstack makes the cluster run, as the Pod its owner would create: Deployments' templates,
+// Every pod llmstack makes the cluster run, as the Pod its owner would create: Deployments' and Jobs' templates,
 // the Ollama Knative Service as Knative Serving 1.23 builds its revision pod (queue-proxy included),
 // and Open WebUI as chart open-webui 15.1.0 turns our values into its pod (the chart itself cannot be
 // fetched here, so its workload template is mirrored for the fields the values reach).
@@ -108,7 +108,9 @@ export function podCases(files: readonly RenderedFile[]): PodCase[] {
         out.push({ source: `${f.path} Deployment ${o.metadata.name}`, pod: pod(`${o.metadata.name}-pod`, (o.spec as { template: Template }).template) });
       } else if (o.kind === 'Service' && o.apiVersion === 'serving.knative.dev/v1') {
         out.push({ source: `${f.path} Knative Service ${o.metadata.name}`, pod: knativeRevisionPod(o) });
-      } else if (['StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'ReplicaSet', 'Pod'].includes(o.kind)) {
+      } else if (o.kind === 'Job' && o.apiVersion === 'batch/v1') {
+        out.push({ source: `${f.path} Job ${o.metadata.name}`, pod: pod(`${o.metadata.name}-pod`, (o.spec as { template: Template }).template) });
+      } else if (['StatefulSet', 'DaemonSet', 'CronJob', 'ReplicaSet', 'Pod'].includes(o.kind)) {
         throw new Error(`${f.path}: ${o.kind} ${o.metadata.name} has no pod mapping in test/support/pod-templates.ts`);
       }
     }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
-import { kubeRequest as call } from '../../src/kube/http.js';
+import { isConflict, kubeRequest as call } from '../../src/kube/http.js';
 import { apiPath, RESOURCES, type KubeObject, type ResourceType } from '../../src/kube/resources.js';
 import { applyObject } from '../../src/kube/write.js';
 import { loadCatalog } from '../../src/catalog/load.js';
@@ -13,7 +13,7 @@ import { parseSpec } from '../../src/spec/load.js';
 import { sharedDir } from './paths.js';
 
 export const STACK = 'quickstart';
-export const BUNDLES = ['calico', 'knative-operator', 'knative-serving', 'litellm', 'local-path-storage', 'metrics-server', 'ollama', 'openwebui'];
+export const BUNDLES = ['knative-operator', 'knative-serving', 'litellm', 'llm-namespace', 'local-path-storage', 'metrics-server', 'ollama', 'openwebui'];
 
 const cond = (type: string, status: string, reason: string, message = '') => ({ type, status, reason, message, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') });
 
@@ -239,25 +239,43 @@ export { RESOURCES };
 export async function grantKubeconfigAccess(admin: KubeConfig, serviceAccount: { namespace: string; name: string }, ns: string, cluster: string): Promise<void> {
   const spec = `apiVersion: llmstack.dev/v1alpha1\nkind: Stack\nmetadata: {name: t}\nspec:\n  clusters: [{name: ${cluster}, namespace: ${ns}, class: docker-llm}]\n`;
   const stack = parseSpec(spec, 't.yaml', await loadCatalog());
-  for (const o of renderControllerAccess(stack, stack.spec.clusters[0]!) as KubeObject[]) {
+  await grantControllerAccess(admin, serviceAccount, renderControllerAccess(stack, stack.spec.clusters[0]!) as KubeObject[]);
+}
+
+/**
+ * Applies a cluster's rendered controller-access.yaml for `serviceAccount` (the bundles' namespace,
+ * fleet-default, made if missing, as Rancher would have), then waits until the API server's
+ * authorizer allows every read it grants: it learns of a new RoleBinding through its own watch, so a
+ * controller that reads at once would be refused for a moment.
+ */
+export async function grantControllerAccess(admin: KubeConfig, serviceAccount: { namespace: string; name: string }, objects: KubeObject[]): Promise<void> {
+  for (const ns of new Set(objects.map((o) => o.metadata.namespace!))) {
+    await create(admin, RESOURCES.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch((e: unknown) => {
+      if (!isConflict(e)) throw e;
+    });
+  }
+  for (const o of objects) {
     const obj = o.kind === 'RoleBinding' ? { ...o, subjects: [{ kind: 'ServiceAccount', ...serviceAccount }] } : o;
     await applyObject(admin, obj, 'llmstack-test');
   }
-  // The API server's authorizer learns of a new RoleBinding through its own watch: wait until it allows
-  // the read, so a controller that polls at once is not refused for a moment.
-  const review = {
-    apiVersion: 'authorization.k8s.io/v1',
-    kind: 'SubjectAccessReview',
-    spec: {
-      user: `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}`,
-      resourceAttributes: { namespace: ns, verb: 'get', resource: 'secrets', name: `${cluster}-kubeconfig` },
-    },
-  };
+  const reads = objects
+    .filter((o) => o.kind === 'Role')
+    .flatMap((o) => ((o as { rules?: { resourceNames?: string[] }[] }).rules ?? []).flatMap((r) => (r.resourceNames ?? []).map((name) => ({ namespace: o.metadata.namespace!, name }))));
   const deadline = Date.now() + 10_000;
-  for (;;) {
-    const res = await call<{ status?: { allowed?: boolean } }>(admin, 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', { body: review });
-    if (res.status?.allowed) return;
-    if (Date.now() > deadline) throw new Error(`the Role for ${ns}/${cluster}-kubeconfig does not take effect`);
-    await new Promise((r) => setTimeout(r, 50));
+  for (const read of reads) {
+    const review = {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}`,
+        resourceAttributes: { namespace: read.namespace, verb: 'get', resource: 'secrets', name: read.name },
+      },
+    };
+    for (;;) {
+      const res = await call<{ status?: { allowed?: boolean } }>(admin, 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', { body: review });
+      if (res.status?.allowed) break;
+      if (Date.now() > deadline) throw new Error(`the Role for Secret ${read.namespace}/${read.name} does not take effect`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }

@@ -15,7 +15,7 @@ import type { KubeObject } from '../../catalog/types.js';
 import type { Apps, Cluster, Stack } from '../../spec/schema.js';
 import { LITELLM_LABELS, litellmRoutes } from './litellm.js';
 import { scrapeIngress } from './monitoring.js';
-import { APPS_NAMESPACE, OLLAMA_LABELS, OLLAMA_URL } from './ollama.js';
+import { APPS_NAMESPACE, OLLAMA_FILL_LABELS, OLLAMA_LABELS, OLLAMA_URL } from './ollama.js';
 import { OPENWEBUI_LABELS } from './openwebui.js';
 
 export const KNATIVE_NAMESPACE = 'knative-serving';
@@ -62,6 +62,7 @@ export function namespacePolicies(): KubeObject[] {
 
 /**
  * Ollama: reached only from Knative's data path; pulls models from the internet (registry.ollama.ai).
+ * With a shared cache the fill Job pulls them instead: the internet on 443 and nothing may reach it.
  * With metrics, Prometheus scrapes queue-proxy's request metrics (9091).
  */
 export function ollamaPolicies(apps: Apps): KubeObject[] {
@@ -79,6 +80,7 @@ export function ollamaPolicies(apps: Apps): KubeObject[] {
         egress: [internet([443])],
       },
     ),
+    ...(apps.ollama.cache.mode === 'shared' ? [policy('ollama-models', { matchLabels: { ...OLLAMA_FILL_LABELS } }, { ingress: [], egress: [internet([443])] })] : []),
   ];
 }
 
