@@ -6,7 +6,7 @@
 // The agent on the workload cluster renders that chart with the Capabilities of the cluster it
 // deploys to: getCfg fills them from a fresh discovery (internal/helmdeployer/deployer.go,
 // capabilities.go) and the install passes its API versions on even to the client-side dry run
-// (install.go configureInstallAction). So a template guarded by
+// (install.go configureInstallAction; the upgrade reads the same Capabilities). So a template guarded by
 // `.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor"` yields the ServiceMonitor
 // exactly on clusters that serve the Prometheus Operator's CRD, as a Helm chart would (docs/adr/0013).
 import type { KubeObject } from '../../catalog/types.js';
@@ -22,7 +22,7 @@ export const SERVICE_MONITOR = { apiVersion: 'monitoring.coreos.com/v1', kind: '
 export const SERVICE_MONITOR_CAPABILITY = `${SERVICE_MONITOR.apiVersion}/${SERVICE_MONITOR.kind}`;
 /** LiteLLM mounts its metrics app at /metrics; /metrics answers with a redirect to /metrics/. */
 export const LITELLM_METRICS_PATH = '/metrics/';
-/** The file of the litellm bundle that Fleet renders as a Helm template. */
+/** The file of a bundle (litellm, ollama, knative-serving) that Fleet renders as a Helm template. */
 export const SERVICE_MONITORS_FILE = 'templates/service-monitors.yaml';
 
 /**
