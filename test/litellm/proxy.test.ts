@@ -4,7 +4,7 @@
 // own, or over HTTPS with the endpoint key, the model cluster's).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import { fakeAnswer, startFakeOllama, type FakeOllama } from '../support/fake-ol
 import { deployedBundle, renderedClusterLabels } from '../support/fleet-deploy.js';
 import { defaultLitellmImage, ensureLitellm, litellmPypiVersion, startLitellm } from '../support/litellm.js';
 import { repoRoot } from '../support/paths.js';
+import { makeServingCertificate, type ServingCertificate } from '../support/tls.js';
 
 const execFileP = promisify(execFile);
 const EXAMPLES = ['quickstart', 'caapf', 'gpu-scale-from-zero', 'three-clusters'];
@@ -213,13 +214,7 @@ function httpsPost(base: string, p: string, body: string, authorization: string 
   });
 }
 
-/** A CA and a certificate for 127.0.0.1 signed by it (openssl), so LiteLLM verifies TLS as usual. */
-async function testCertificate(dir: string): Promise<{ key: string; cert: string; caFile: string }> {
-  const run = (args: string[]) => execFileP('openssl', args, { cwd: dir });
-  await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=llmstack test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
-  await run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', '/CN=127.0.0.1']);
-  const ext = path.join(dir, 'ext.cnf');
-  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n');
-  await run(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '1', '-extfile', ext]);
-  return { key: readFileSync(path.join(dir, 'tls.key'), 'utf8'), cert: readFileSync(path.join(dir, 'tls.crt'), 'utf8'), caFile: path.join(dir, 'ca.crt') };
+/** A CA and a certificate for 127.0.0.1 signed by it, so LiteLLM verifies TLS as usual. */
+function testCertificate(dir: string): Promise<ServingCertificate> {
+  return makeServingCertificate(dir, { caSubject: 'llmstack test CA', commonName: '127.0.0.1', sans: ['IP:127.0.0.1'] });
 }

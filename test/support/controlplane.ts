@@ -1,20 +1,18 @@
 // A real Kubernetes control plane for tests (the envtest pattern): etcd + kube-apiserver as processes on
 // loopback, RBAC on, a static admin token, audit log on. Falls back to an existing cluster or k3s.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { createRestrictedIdentity, kubeRequest, type RestrictedIdentity } from './kube.js';
 import { testbinVersions } from './paths.js';
 import { buildTestbin } from './testbin.js';
-
-const execFileP = promisify(execFile);
+import { makeServingCertificate } from './tls.js';
 
 export type ControlPlaneSource = 'existing-cluster' | 'binaries' | 'go-build' | 'k3s';
 
@@ -294,34 +292,14 @@ for p in $pids; do kill -KILL -- "-$p" 2>/dev/null || true; done
 rm -rf "$dir"
 `;
 
-async function openssl(args: string[], cwd: string): Promise<void> {
-  try {
-    await execFileP('openssl', args, { cwd });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new Error('openssl is needed for the test control plane (Debian: apt-get install openssl)');
-    throw new Error(`openssl ${args[0]} failed: ${e.stderr ?? e.message}`);
-  }
-}
-
-/** A throwaway CA and a serving cert for 127.0.0.1/localhost, valid for a day. */
+/** A throwaway CA and the API server's serving cert (apiserver.crt/.key) for 127.0.0.1/localhost. */
 async function makeServingCerts(dir: string): Promise<void> {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=llmstack-test-ca'], dir);
-  await openssl(['req', ...ec, '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver'], dir);
-  writeFileSync(
-    path.join(dir, 'apiserver.ext'),
-    [
-      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc',
-      'extendedKeyUsage=serverAuth',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'basicConstraints=critical,CA:FALSE',
-    ].join('\n'),
-  );
-  await openssl(
-    ['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'apiserver.crt', '-days', '1', '-extfile', 'apiserver.ext'],
-    dir,
-  );
+  await makeServingCertificate(dir, {
+    name: 'apiserver',
+    caSubject: 'llmstack-test-ca',
+    commonName: 'kube-apiserver',
+    sans: ['IP:127.0.0.1', 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc'],
+  });
 }
 
 class LocalControlPlane implements ControlPlane {

@@ -8,16 +8,14 @@
 //   GET  /data/<digest> with Range                the bytes, in the parts Ollama asks for
 // It serves HTTPS (Ollama pulls over HTTPS unless told --insecure) with a certificate for 127.0.0.1
 // and localhost, and counts every blob byte it sends, which is what a test or benchmark compares.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, writeFileSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { makeServingCertificate, type ServingCertificate } from './tls.js';
 
-const execFileP = promisify(execFile);
 
 export interface Blob {
   digest: string;
@@ -44,15 +42,9 @@ export interface OllamaRegistry {
   close(): Promise<void>;
 }
 
-/** A CA and a server certificate for 127.0.0.1 and localhost (openssl); Go reads the CA from SSL_CERT_FILE. */
-export async function registryCertificate(dir: string): Promise<{ key: string; cert: string; caFile: string }> {
-  const run = (args: string[]) => execFileP('openssl', args, { cwd: dir });
-  await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=llmstack test registry CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
-  await run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', '/CN=127.0.0.1']);
-  const ext = path.join(dir, 'ext.cnf');
-  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n');
-  await run(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '1', '-extfile', ext]);
-  return { key: readFileSync(path.join(dir, 'tls.key'), 'utf8'), cert: readFileSync(path.join(dir, 'tls.crt'), 'utf8'), caFile: path.join(dir, 'ca.crt') };
+/** A CA and a server certificate for 127.0.0.1 and localhost; Go reads the CA from SSL_CERT_FILE. */
+export function registryCertificate(dir: string): Promise<ServingCertificate> {
+  return makeServingCertificate(dir, { caSubject: 'llmstack test registry CA', commonName: '127.0.0.1', sans: ['IP:127.0.0.1', 'DNS:localhost'] });
 }
 
 async function sha256File(file: string): Promise<string> {
