@@ -1,4 +1,4 @@
-// kube-score (built from its Go module by scripts/build-kube-score.sh, version pinned in
+// kube-score (built from its Go module by scripts/build-go-tool.sh kube-score, version pinned in
 // scripts/testbin-versions.env) finds nothing critical in the plain manifests llmstack renders or
 // ships: the app bundles' manifests, each cluster's autoscaler, and the controller's install.
 //
@@ -76,7 +76,7 @@ function criticals(objects: ScoredObject[]): string[] {
 
 describeCluster('kube-score on the rendered plain manifests', () => {
   beforeAll(async () => {
-    const built = await execFileP('bash', [path.join(repoRoot, 'scripts/build-kube-score.sh')], { timeout: 900_000 });
+    const built = await execFileP('bash', [path.join(repoRoot, 'scripts/build-go-tool.sh'), 'kube-score'], { timeout: 900_000 });
     kubeScore = built.stdout.trim().split('\n').pop()!;
     catalog = await loadCatalog();
     work = mkdtempSync(path.join(os.tmpdir(), 'llmstack-kube-score-'));

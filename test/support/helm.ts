@@ -1,4 +1,4 @@
-// The real Helm (scripts/build-helm.sh: the version whose SDK Fleet v0.16.1's agent deploys with),
+// The real Helm (scripts/build-go-tool.sh helm: the version whose SDK Fleet v0.16.1's agent deploys with),
 // rendering the chart Fleet makes of a raw-YAML bundle against a real API server, as the agent does:
 // Capabilities from that server's discovery. Fleet's chart is a generated Chart.yaml plus the
 // bundle's templates/ folder as the chart's templates; the bundle's other files are added after
@@ -19,11 +19,11 @@ let built: Promise<string> | undefined;
 
 /** The Helm binary, built once per machine (a few minutes the first time). */
 export function ensureHelm(): Promise<string> {
-  built ??= execFileP('bash', [path.join(repoRoot, 'scripts/build-helm.sh')], { timeout: 900_000, maxBuffer: 1 << 24 }).then(
+  built ??= execFileP('bash', [path.join(repoRoot, 'scripts/build-go-tool.sh'), 'helm'], { timeout: 900_000, maxBuffer: 1 << 24 }).then(
     ({ stdout }) => stdout.trim().split('\n').at(-1)!,
     (err: Error & { stderr?: string }) => {
       built = undefined;
-      throw new Error(`scripts/build-helm.sh failed: ${err.message}\n${err.stderr ?? ''}`);
+      throw new Error(`scripts/build-go-tool.sh helm failed: ${err.message}\n${err.stderr ?? ''}`);
     },
   );
   return built;
